@@ -1,0 +1,150 @@
+//! Little building blocks of the on-disk formats: LEB128 varints, zig-zag, length-prefixed
+//! byte strings, and a bounds-checked reader that turns every short or malformed input into
+//! an error instead of a panic.
+
+use crate::StoreError;
+
+/// Appends `v` as an unsigned LEB128 varint.
+pub fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Appends `v` zig-zag encoded as a varint, so small negative numbers stay small.
+pub fn put_ivarint(out: &mut Vec<u8>, v: i64) {
+    put_uvarint(out, ((v << 1) ^ (v >> 63)) as u64);
+}
+
+/// Appends a varint length and the bytes.
+pub fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    put_uvarint(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+/// A cursor over a byte slice whose every read is checked.
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    what: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    /// `what` names the structure being read, for error messages.
+    pub fn new(buf: &'a [u8], what: &'static str) -> Self {
+        Self { buf, pos: 0, what }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pos >= self.buf.len()
+    }
+
+    fn corrupt(&self, why: &str) -> StoreError {
+        StoreError::Corrupt(format!("{}: {why} at byte {}", self.what, self.pos))
+    }
+
+    pub fn uvarint(&mut self) -> Result<u64, StoreError> {
+        let mut v: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = *self
+                .buf
+                .get(self.pos)
+                .ok_or_else(|| self.corrupt("truncated varint"))?;
+            self.pos += 1;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(self.corrupt("varint longer than 10 bytes"))
+    }
+
+    pub fn ivarint(&mut self) -> Result<i64, StoreError> {
+        let u = self.uvarint()?;
+        Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
+    }
+
+    /// A varint length that must fit in what is left of the buffer.
+    pub fn len(&mut self) -> Result<usize, StoreError> {
+        let n = self.uvarint()?;
+        let left = (self.buf.len() - self.pos) as u64;
+        if n > left {
+            return Err(self.corrupt("length past the end"));
+        }
+        Ok(n as usize)
+    }
+
+    pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], StoreError> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.buf.len())
+            .ok_or_else(|| self.corrupt("read past the end"))?;
+        let s = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// A varint-length-prefixed UTF-8 string's byte span in the buffer.
+    pub fn str_span(&mut self) -> Result<(usize, usize), StoreError> {
+        let n = self.len()?;
+        let start = self.pos;
+        let b = self.bytes(n)?;
+        std::str::from_utf8(b).map_err(|_| self.corrupt("invalid utf-8"))?;
+        Ok((start, start + n))
+    }
+
+    /// A varint-length-prefixed UTF-8 string.
+    pub fn str(&mut self) -> Result<&'a str, StoreError> {
+        let n = self.len()?;
+        let b = self.bytes(n)?;
+        std::str::from_utf8(b).map_err(|_| self.corrupt("invalid utf-8"))
+    }
+}
+
+/// Compresses with zstd at `level`.
+pub fn zstd_compress(raw: &[u8], level: i32) -> Result<Vec<u8>, StoreError> {
+    zstd::bulk::compress(raw, level).map_err(|e| StoreError::Io(format!("zstd compress: {e}")))
+}
+
+/// Decompresses a zstd frame, refusing output over `limit` bytes.
+pub fn zstd_decompress(data: &[u8], limit: usize) -> Result<Vec<u8>, StoreError> {
+    zstd::bulk::decompress(data, limit)
+        .map_err(|e| StoreError::Corrupt(format!("zstd decompress: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn varints_round_trip(u in any::<u64>(), i in any::<i64>(), s in ".*") {
+            let mut out = Vec::new();
+            put_uvarint(&mut out, u);
+            put_ivarint(&mut out, i);
+            put_bytes(&mut out, s.as_bytes());
+            let mut r = Reader::new(&out, "test");
+            prop_assert_eq!(r.uvarint().unwrap(), u);
+            prop_assert_eq!(r.ivarint().unwrap(), i);
+            prop_assert_eq!(r.str().unwrap(), s.as_str());
+            prop_assert!(r.is_empty());
+        }
+
+        #[test]
+        fn reader_never_panics(buf in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let mut r = Reader::new(&buf, "fuzz");
+            while !r.is_empty() {
+                if r.str().is_err() { break; }
+                if r.ivarint().is_err() { break; }
+            }
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! The logs head: per tenant, per stream, rows in arrival order.
+//!
+//! Invariants: a stream's label set appears once per tenant; `raw_bytes` is the sum of
+//! [`Row::raw_bytes`] of every row held, and is what triggers a flush. Rows are not sorted
+//! until they are flushed, so appends are O(1).
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::ControlFlow;
+
+use sightline_model::log::{LogEntryRef, LogSelection};
+use sightline_model::matcher::matches_all;
+use sightline_model::{LabelMatcher, LogRecord, Labels, TenantId};
+
+use crate::segment::logs::{Row, StreamRows};
+use crate::segment::partition_of;
+
+#[derive(Default)]
+pub struct LogHead {
+    tenants: HashMap<TenantId, TenantHead>,
+    pub raw_bytes: usize,
+    pub rows: u64,
+}
+
+#[derive(Default)]
+struct TenantHead {
+    index: HashMap<Labels, usize>,
+    streams: Vec<StreamRows>,
+}
+
+impl LogHead {
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    pub fn append(&mut self, tenant: &TenantId, records: Vec<LogRecord>) {
+        let head = match self.tenants.get_mut(tenant) {
+            Some(h) => h,
+            None => self.tenants.entry(tenant.clone()).or_default(),
+        };
+        for r in records {
+            let idx = match head.index.get(&r.labels) {
+                Some(&i) => i,
+                None => {
+                    head.streams.push(StreamRows { labels: r.labels.clone(), rows: Vec::new() });
+                    head.index.insert(r.labels, head.streams.len() - 1);
+                    head.streams.len() - 1
+                }
+            };
+            let row = Row { ts_ns: r.timestamp_ns, line: r.line, metadata: r.metadata };
+            self.raw_bytes += row.raw_bytes();
+            self.rows += 1;
+            head.streams[idx].rows.push(row);
+        }
+    }
+
+    /// Visits the rows of matching streams in the selection's time range.
+    pub fn scan(
+        &self,
+        sel: &LogSelection,
+        visit: &mut dyn FnMut(&Labels, &LogEntryRef<'_>) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        let Some(head) = self.tenants.get(&sel.tenant) else {
+            return ControlFlow::Continue(());
+        };
+        for stream in &head.streams {
+            if !matches_all(&sel.matchers, &stream.labels) {
+                continue;
+            }
+            for row in &stream.rows {
+                if row.ts_ns < sel.start_ns || row.ts_ns >= sel.end_ns {
+                    continue;
+                }
+                let entry = LogEntryRef { timestamp_ns: row.ts_ns, line: &row.line, metadata: &row.metadata };
+                visit(&stream.labels, &entry)?;
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Adds the label sets of matching streams with a row in `[start_ns, end_ns)` to `out`.
+    pub fn streams_into(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        start_ns: i64,
+        end_ns: i64,
+        out: &mut Vec<Labels>,
+    ) {
+        let Some(head) = self.tenants.get(tenant) else { return };
+        for s in &head.streams {
+            if matches_all(matchers, &s.labels)
+                && s.rows.iter().any(|r| r.ts_ns >= start_ns && r.ts_ns < end_ns)
+            {
+                out.push(s.labels.clone());
+            }
+        }
+    }
+
+    /// Splits the head into what each segment of a flush holds: per tenant and day
+    /// partition, streams sorted by labels, rows by time.
+    pub fn partitions(&self) -> BTreeMap<(TenantId, i64), Vec<StreamRows>> {
+        let mut out: BTreeMap<(TenantId, i64), BTreeMap<&Labels, Vec<Row>>> = BTreeMap::new();
+        for (tenant, head) in &self.tenants {
+            for s in &head.streams {
+                for row in &s.rows {
+                    out.entry((tenant.clone(), partition_of(row.ts_ns)))
+                        .or_default()
+                        .entry(&s.labels)
+                        .or_default()
+                        .push(row.clone());
+                }
+            }
+        }
+        out.into_iter()
+            .map(|(key, streams)| {
+                let streams = streams
+                    .into_iter()
+                    .map(|(labels, mut rows)| {
+                        rows.sort_by_key(|r| r.ts_ns);
+                        StreamRows { labels: labels.clone(), rows }
+                    })
+                    .collect();
+                (key, streams)
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,231 @@
+//! Sightline's storage engine: WAL, in-memory heads, segments on object storage, compaction
+//! and retention, shared by every signal.
+//!
+//! The write path: a batch is encoded and appended to the WAL; the WAL thread fsyncs it with
+//! whatever else is waiting (group commit), applies it to the signal's head, and only then is
+//! the caller's future resolved, so an acknowledged record survives `kill -9`. A flush
+//! rotates the WAL (freezing the heads at that point), writes the frozen heads as immutable
+//! segments, advances the checkpoint and deletes the WAL files it covers. Start-up loads the
+//! segment catalog, replays the WAL above the checkpoint, and only then reports ready.
+//!
+//! Formats are documented in `docs/formats.md`; each module states its own.
+
+pub mod checkpoint;
+pub mod codec;
+mod error;
+pub mod head;
+pub mod logs;
+pub mod metrics;
+pub mod object;
+pub mod segment;
+pub mod wal;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
+
+pub use error::StoreError;
+pub use metrics::StoreMetrics;
+
+use sightline_model::LogBatch;
+
+use crate::logs::LogStore;
+use crate::wal::{RecordType, Wal};
+
+/// How the store is laid out and when it flushes, compacts and forgets.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    pub data_dir: PathBuf,
+    /// Object store URL for segments; `None` is `<data_dir>/segments`.
+    pub object_store_url: Option<String>,
+    /// Segments whose newest record is older than this are deleted.
+    pub retention: Duration,
+    /// Flush when the heads hold this many raw bytes…
+    pub flush_bytes: usize,
+    /// …or when the oldest unflushed record is this old.
+    pub flush_interval: Duration,
+    /// Segments under this size are merged with their neighbours.
+    pub compact_small_bytes: u64,
+    /// Most segment bytes read by one compaction.
+    pub compact_input_bytes_max: u64,
+}
+
+impl StoreConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            object_store_url: None,
+            retention: Duration::from_secs(30 * 86_400),
+            flush_bytes: 128 << 20,
+            flush_interval: Duration::from_secs(120),
+            compact_small_bytes: 16 << 20,
+            compact_input_bytes_max: 64 << 20,
+        }
+    }
+}
+
+/// The store: one WAL, one checkpoint, and a part per signal.
+pub struct Store {
+    config: StoreConfig,
+    wal: Wal,
+    logs: LogStore,
+    flush_lock: Mutex<Instant>,
+    started: AtomicBool,
+    metrics: StoreMetrics,
+}
+
+/// What start-up found.
+#[derive(Debug, Clone, Default)]
+pub struct OpenStats {
+    pub checkpoint: u64,
+    pub replay: wal::ReplayStats,
+    pub segments: usize,
+}
+
+impl Store {
+    /// Opens the store: loads segments, replays the WAL, starts the WAL writer.
+    pub async fn open(config: StoreConfig, metrics: StoreMetrics) -> Result<(Arc<Self>, OpenStats), StoreError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| StoreError::io("create data dir", e))?;
+        let objects = object::open(&config.data_dir, config.object_store_url.as_deref())?;
+        let checkpoint = checkpoint::read(&config.data_dir)?;
+        let logs = LogStore::new(objects, metrics.clone());
+        logs.load_segments(checkpoint).await?;
+        let wal_dir = wal::wal_dir(&config.data_dir);
+        std::fs::create_dir_all(&wal_dir).map_err(|e| StoreError::io("create wal dir", e))?;
+        let state = logs.state();
+        let replay = {
+            let wal_dir = wal_dir.clone();
+            tokio::task::spawn_blocking(move || {
+                wal::replay(&wal_dir, checkpoint, &mut |rec| {
+                    match rec.record_type {
+                        RecordType::Logs => LogStore::apply(&state, logs::decode_wal_batch(&rec.payload)?),
+                    }
+                    Ok(())
+                })
+            })
+            .await
+            .map_err(|e| StoreError::io("replay wal", e))??
+        };
+        metrics.wal_replayed_records.inc_by(replay.records);
+        metrics.wal_torn_tails.inc_by(replay.torn_tails);
+        let fsync = metrics.wal_fsync_seconds.clone();
+        let wal = Wal::open(&wal_dir, Box::new(move |s| fsync.observe(s)))?;
+        let stats = OpenStats { checkpoint, replay, segments: logs.read().segments.len() };
+        let store = Arc::new(Self {
+            config,
+            wal,
+            logs,
+            flush_lock: Mutex::new(Instant::now()),
+            started: AtomicBool::new(true),
+            metrics,
+        });
+        store.metrics.head_bytes.set(store.logs.head_bytes() as i64);
+        Ok((store, stats))
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.config.data_dir
+    }
+
+    pub fn logs(&self) -> &LogStore {
+        &self.logs
+    }
+
+    /// Whether start-up (WAL replay) has finished.
+    pub fn is_started(&self) -> bool {
+        self.started.load(Ordering::Acquire)
+    }
+
+    /// Appends a batch of logs; resolves once it is durable and queryable.
+    pub async fn append_logs(&self, batch: LogBatch) -> Result<(), StoreError> {
+        if batch.records.is_empty() {
+            return Ok(());
+        }
+        let payload = logs::encode_wal_batch(&batch)?;
+        let state = self.logs.state();
+        self.wal
+            .append(RecordType::Logs, payload, Box::new(move || LogStore::apply(&state, batch)))
+            .await
+    }
+
+    /// Flushes if the heads are over the size threshold or older than the interval.
+    pub async fn maybe_flush(&self) -> Result<bool, StoreError> {
+        let head_bytes = self.logs.head_bytes();
+        self.metrics.head_bytes.set(head_bytes as i64);
+        let due = {
+            let last = self.flush_lock.lock().await;
+            head_bytes > 0
+                && (head_bytes >= self.config.flush_bytes || last.elapsed() >= self.config.flush_interval)
+        };
+        if due {
+            self.flush().await?;
+        }
+        Ok(due)
+    }
+
+    /// Writes everything in the heads to segments and advances the checkpoint.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let mut last = self.flush_lock.lock().await;
+        let result = self.flush_locked().await;
+        match &result {
+            Ok(()) => {
+                *last = Instant::now();
+                self.metrics.flushes.inc();
+            }
+            Err(e) => {
+                self.metrics.flush_failures.inc();
+                tracing::error!(error = %e, "flush failed; the heads stay in memory and the WAL keeps them");
+            }
+        }
+        self.metrics.head_bytes.set(self.logs.head_bytes() as i64);
+        result
+    }
+
+    async fn flush_locked(&self) -> Result<(), StoreError> {
+        let has_active = !self.logs.read().active.is_empty();
+        let has_frozen = !self.logs.read().frozen.is_empty();
+        if !has_active && !has_frozen {
+            return Ok(());
+        }
+        let state = self.logs.state();
+        let sealed = self.wal.rotate(Box::new(move |seq| LogStore::freeze(&state, seq))).await?;
+        self.logs.flush_frozen().await?;
+        checkpoint::write(&self.config.data_dir, sealed)?;
+        wal::remove_through(&wal::wal_dir(&self.config.data_dir), sealed)?;
+        Ok(())
+    }
+
+    /// Merges small segments; runs under the flush lock.
+    pub async fn compact(&self) -> Result<usize, StoreError> {
+        let _g = self.flush_lock.lock().await;
+        self.logs.compact(self.config.compact_small_bytes, self.config.compact_input_bytes_max).await
+    }
+
+    /// Deletes segments past retention.
+    pub async fn apply_retention(&self) -> Result<usize, StoreError> {
+        let _g = self.flush_lock.lock().await;
+        let cutoff = sightline_model::now_ns() - i64::try_from(self.config.retention.as_nanos()).unwrap_or(i64::MAX);
+        self.logs.apply_retention(cutoff).await
+    }
+
+    /// Checks that the WAL dir and the data dir are writable, for readiness.
+    pub fn check_writable(&self) -> Result<(), StoreError> {
+        for dir in [wal::wal_dir(&self.config.data_dir), self.config.data_dir.clone()] {
+            let probe = dir.join(".ready-probe");
+            std::fs::write(&probe, b"ok")
+                .and_then(|_| std::fs::remove_file(&probe))
+                .map_err(|e| StoreError::io(&format!("write to {}", dir.display()), e))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,436 @@
+//! The logs signal: head, segments, and the queries over both.
+//!
+//! All of its state sits behind one lock ([`LogState`]) so a query sees the active head, the
+//! frozen heads being flushed and the segments as of one instant: a flush swaps a frozen head
+//! for its segments in one step, and a row is never seen twice or missed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use object_store::ObjectStoreExt;
+use serde::{Deserialize, Serialize};
+
+use sightline_model::log::{LogEntryRef, LogSelection};
+use sightline_model::{LabelMatcher, Labels, LogBatch, LogRecord, TenantId};
+
+use crate::head::logs::LogHead;
+use crate::metrics::StoreMetrics;
+use crate::object::Objects;
+use crate::segment::SegmentId;
+use crate::segment::logs::{self as seg, Columns, SegmentFooter, StreamRows};
+use crate::StoreError;
+
+pub const SIGNAL: &str = "logs";
+
+/// A segment in the catalog: its id, size and footer (kept in memory).
+pub struct LoadedSegment {
+    pub id: SegmentId,
+    pub size: u64,
+    pub footer: SegmentFooter,
+}
+
+/// A head frozen by a WAL rotation, waiting to be written as segments.
+pub struct FrozenHead {
+    /// The WAL sequence sealed when it froze: its segments are named `seq-seq`.
+    pub seq: u64,
+    pub head: LogHead,
+}
+
+#[derive(Default)]
+pub struct LogState {
+    pub active: LogHead,
+    pub frozen: Vec<Arc<FrozenHead>>,
+    pub segments: Vec<Arc<LoadedSegment>>,
+}
+
+/// The WAL payload of a logs record.
+#[derive(Serialize)]
+struct WalBatchRef<'a> {
+    tenant: &'a str,
+    records: &'a [LogRecord],
+}
+
+#[derive(Deserialize)]
+struct WalBatch {
+    tenant: String,
+    records: Vec<LogRecord>,
+}
+
+pub fn encode_wal_batch(batch: &LogBatch) -> Result<Vec<u8>, StoreError> {
+    postcard::to_stdvec(&WalBatchRef { tenant: batch.tenant.as_str(), records: &batch.records })
+        .map_err(|e| StoreError::io("encode wal batch", e))
+}
+
+pub fn decode_wal_batch(payload: &[u8]) -> Result<LogBatch, StoreError> {
+    let b: WalBatch = postcard::from_bytes(payload)
+        .map_err(|e| StoreError::Corrupt(format!("wal logs record: {e}")))?;
+    let tenant = TenantId::new(&b.tenant).map_err(|e| StoreError::Corrupt(format!("wal logs record: {e}")))?;
+    Ok(LogBatch { tenant, records: b.records })
+}
+
+pub struct LogStore {
+    state: Arc<RwLock<LogState>>,
+    objects: Objects,
+    metrics: StoreMetrics,
+}
+
+impl LogStore {
+    pub fn new(objects: Objects, metrics: StoreMetrics) -> Self {
+        Self { state: Arc::default(), objects, metrics }
+    }
+
+    pub fn state(&self) -> Arc<RwLock<LogState>> {
+        self.state.clone()
+    }
+
+    pub fn read(&self) -> RwLockReadGuard<'_, LogState> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, LogState> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Loads the segments found under `logs/`: deletes those above the checkpoint (an
+    /// unfinished flush) and those covered by a compacted one (an unfinished compaction).
+    pub async fn load_segments(&self, checkpoint: u64) -> Result<(), StoreError> {
+        use futures::TryStreamExt;
+        let metas: Vec<_> = self
+            .objects
+            .list(Some(&object_store::path::Path::from(SIGNAL)))
+            .try_collect()
+            .await
+            .map_err(|e| StoreError::io("list segments", e))?;
+        let mut ids: Vec<(SegmentId, u64)> = metas
+            .iter()
+            .filter_map(|m| SegmentId::parse(SIGNAL, &m.location).map(|id| (id, m.size)))
+            .collect();
+        ids.sort();
+        let all: Vec<SegmentId> = ids.iter().map(|(id, _)| id.clone()).collect();
+        let mut loaded = Vec::new();
+        for (id, size) in ids {
+            let orphan = id.seq_hi > checkpoint;
+            let covered = all.iter().any(|o| id.is_covered_by(o) && o.seq_hi <= checkpoint);
+            if orphan || covered {
+                tracing::warn!(segment = %id.path(), orphan, covered, "deleting leftover segment");
+                self.objects.delete(&id.path()).await.map_err(|e| StoreError::io("delete leftover segment", e))?;
+                continue;
+            }
+            let footer = self.read_footer(&id, size).await?;
+            loaded.push(Arc::new(LoadedSegment { id, size, footer }));
+        }
+        let mut st = self.write();
+        st.segments = loaded;
+        self.update_segment_gauges(&st);
+        Ok(())
+    }
+
+    async fn read_footer(&self, id: &SegmentId, size: u64) -> Result<SegmentFooter, StoreError> {
+        let path = id.path();
+        let ctx = |what: &str| format!("{what} {path}");
+        if size < (seg::SEGMENT_MAGIC.len() + seg::TRAILER_BYTES) as u64 {
+            return Err(StoreError::Corrupt(ctx("segment too short:")));
+        }
+        let tail = self
+            .objects
+            .get_range(&path, size - seg::TRAILER_BYTES as u64..size)
+            .await
+            .map_err(|e| StoreError::io(&ctx("read trailer of"), e))?;
+        let (offset, len, crc) = seg::decode_trailer(&tail, size)?;
+        let bytes = self
+            .objects
+            .get_range(&path, offset..offset + u64::from(len))
+            .await
+            .map_err(|e| StoreError::io(&ctx("read footer of"), e))?;
+        seg::decode_footer(&bytes, crc)
+    }
+
+    /// Applies a durable batch to the active head (called from the WAL thread or replay).
+    pub fn apply(state: &RwLock<LogState>, batch: LogBatch) {
+        let mut st = state.write().unwrap_or_else(|p| p.into_inner());
+        st.active.append(&batch.tenant, batch.records);
+    }
+
+    /// Freezes the active head as of WAL sequence `seq` (called at a rotation).
+    pub fn freeze(state: &RwLock<LogState>, seq: u64) {
+        let mut st = state.write().unwrap_or_else(|p| p.into_inner());
+        if !st.active.is_empty() {
+            let head = std::mem::take(&mut st.active);
+            st.frozen.push(Arc::new(FrozenHead { seq, head }));
+        }
+    }
+
+    pub fn head_bytes(&self) -> usize {
+        let st = self.read();
+        st.active.raw_bytes + st.frozen.iter().map(|f| f.head.raw_bytes).sum::<usize>()
+    }
+
+    /// Writes every frozen head as segments, then swaps them in. Stops at the first error,
+    /// leaving the rest frozen for the next try; rewriting a segment is idempotent because
+    /// its name comes from the frozen head's sequence.
+    pub async fn flush_frozen(&self) -> Result<(), StoreError> {
+        let frozen: Vec<Arc<FrozenHead>> = self.read().frozen.clone();
+        for f in frozen {
+            let parts = {
+                let f = f.clone();
+                tokio::task::spawn_blocking(move || {
+                    f.head
+                        .partitions()
+                        .into_iter()
+                        .map(|((tenant, day), streams)| {
+                            let bytes = seg::encode_segment(&tenant, &streams)?;
+                            Ok((tenant, day, bytes))
+                        })
+                        .collect::<Result<Vec<_>, StoreError>>()
+                })
+                .await
+                .map_err(|e| StoreError::io("encode segments", e))??
+            };
+            let mut new_segments = Vec::new();
+            for (tenant, day, bytes) in parts {
+                let id = SegmentId { signal: SIGNAL, tenant, day, seq_lo: f.seq, seq_hi: f.seq };
+                let seg = self.put_segment(id, bytes).await?;
+                new_segments.push(seg);
+            }
+            let mut st = self.write();
+            st.frozen.retain(|x| !Arc::ptr_eq(x, &f));
+            st.segments.extend(new_segments);
+            self.update_segment_gauges(&st);
+        }
+        Ok(())
+    }
+
+    async fn put_segment(&self, id: SegmentId, bytes: Vec<u8>) -> Result<Arc<LoadedSegment>, StoreError> {
+        let size = bytes.len() as u64;
+        let tail_start = bytes.len().saturating_sub(seg::TRAILER_BYTES);
+        let (offset, len, crc) = seg::decode_trailer(&bytes[tail_start..], size)?;
+        let footer = seg::decode_footer(&bytes[offset as usize..(offset + u64::from(len)) as usize], crc)?;
+        self.objects
+            .put(&id.path(), bytes.into())
+            .await
+            .map_err(|e| StoreError::io(&format!("write segment {}", id.path()), e))?;
+        Ok(Arc::new(LoadedSegment { id, size, footer }))
+    }
+
+    fn update_segment_gauges(&self, st: &LogState) {
+        self.metrics.segments.set(st.segments.len() as i64);
+        self.metrics.segment_bytes.set(st.segments.iter().map(|s| s.size as i64).sum());
+    }
+
+    /// Visits every entry of the selection, from the heads and the segments.
+    pub async fn scan(
+        &self,
+        sel: &LogSelection,
+        visit: &mut dyn FnMut(&Labels, &LogEntryRef<'_>) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        let (frozen, segments) = {
+            let st = self.read();
+            if st.active.scan(sel, visit).is_break() {
+                return Ok(());
+            }
+            (st.frozen.clone(), st.segments.clone())
+        };
+        for f in frozen {
+            if f.head.scan(sel, visit).is_break() {
+                return Ok(());
+            }
+        }
+        for s in segments {
+            if s.id.tenant != sel.tenant || s.footer.max_ts < sel.start_ns || s.footer.min_ts >= sel.end_ns {
+                continue;
+            }
+            if self.scan_segment(&s, sel, visit).await?.is_break() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    async fn scan_segment(
+        &self,
+        s: &LoadedSegment,
+        sel: &LogSelection,
+        visit: &mut dyn FnMut(&Labels, &LogEntryRef<'_>) -> ControlFlow<()>,
+    ) -> Result<ControlFlow<()>, StoreError> {
+        let selected = seg::select_streams(&s.footer.streams, &sel.matchers);
+        if !selected.iter().any(|x| *x) {
+            return Ok(ControlFlow::Continue(()));
+        }
+        let cols = Columns { line: sel.need_line, metadata: sel.need_metadata };
+        let path = s.id.path();
+        let mut meta = Vec::new();
+        for b in &s.footer.blocks {
+            let may = seg::block_may_match(
+                b,
+                &selected,
+                &s.footer.streams,
+                sel.start_ns,
+                sel.end_ns,
+                &sel.line_contains,
+                &sel.metadata_eq,
+            );
+            if !may {
+                self.metrics.skipped_blocks.inc();
+                continue;
+            }
+            self.metrics.scanned_blocks.inc();
+            let bytes = self
+                .objects
+                .get_range(&path, b.offset..b.offset + u64::from(b.len))
+                .await
+                .map_err(|e| StoreError::io(&format!("read block of {path}"), e))?;
+            self.metrics.segment_bytes_read.inc_by(bytes.len() as u64);
+            let block = seg::decode_block(b, &bytes, cols)?;
+            let mut row = 0usize;
+            for run in &b.runs {
+                let n = run.rows as usize;
+                if !selected[run.stream as usize] || run.max_ts < sel.start_ns || run.min_ts >= sel.end_ns {
+                    row += n;
+                    continue;
+                }
+                let labels = &s.footer.streams[run.stream as usize];
+                for r in row..row + n {
+                    let ts = block.ts[r];
+                    if ts < sel.start_ns || ts >= sel.end_ns {
+                        continue;
+                    }
+                    if cols.metadata {
+                        block.metadata_into(r, &mut meta);
+                    }
+                    let entry = LogEntryRef { timestamp_ns: ts, line: block.line(r), metadata: &meta };
+                    if visit(labels, &entry).is_break() {
+                        return Ok(ControlFlow::Break(()));
+                    }
+                }
+                row += n;
+            }
+        }
+        Ok(ControlFlow::Continue(()))
+    }
+
+    /// The label sets of matching streams with data in `[start_ns, end_ns)`, sorted, once each.
+    pub fn streams(&self, tenant: &TenantId, matchers: &[LabelMatcher], start_ns: i64, end_ns: i64) -> Vec<Labels> {
+        let mut out = Vec::new();
+        let st = self.read();
+        st.active.streams_into(tenant, matchers, start_ns, end_ns, &mut out);
+        for f in &st.frozen {
+            f.head.streams_into(tenant, matchers, start_ns, end_ns, &mut out);
+        }
+        for s in &st.segments {
+            if &s.id.tenant != tenant || s.footer.max_ts < start_ns || s.footer.min_ts >= end_ns {
+                continue;
+            }
+            let selected = seg::select_streams(&s.footer.streams, matchers);
+            let mut seen = vec![false; selected.len()];
+            for run in s.footer.blocks.iter().flat_map(|b| &b.runs) {
+                if run.max_ts >= start_ns && run.min_ts < end_ns {
+                    seen[run.stream as usize] = true;
+                }
+            }
+            for (i, l) in s.footer.streams.iter().enumerate() {
+                if selected[i] && seen[i] {
+                    out.push(l.clone());
+                }
+            }
+        }
+        let set: BTreeSet<Labels> = out.into_iter().collect();
+        set.into_iter().collect()
+    }
+
+    /// Merges small segments of one tenant and day into one. Returns how many merges ran.
+    /// The caller holds the flush lock, so no flush adds segments meanwhile.
+    pub async fn compact(&self, small_bytes: u64, input_bytes_max: u64) -> Result<usize, StoreError> {
+        let segments = self.read().segments.clone();
+        let mut groups: BTreeMap<(TenantId, i64), Vec<Arc<LoadedSegment>>> = BTreeMap::new();
+        for s in segments.iter().filter(|s| s.size < small_bytes) {
+            groups.entry((s.id.tenant.clone(), s.id.day)).or_default().push(s.clone());
+        }
+        let mut merges = 0;
+        for ((tenant, day), mut group) in groups {
+            group.sort_by_key(|s| s.id.seq_lo);
+            let mut total = 0u64;
+            group.retain(|s| {
+                total += s.size;
+                total <= input_bytes_max
+            });
+            if group.len() < 2 {
+                continue;
+            }
+            self.merge(tenant, day, &group).await?;
+            merges += 1;
+            self.metrics.compactions.inc();
+        }
+        Ok(merges)
+    }
+
+    async fn merge(&self, tenant: TenantId, day: i64, inputs: &[Arc<LoadedSegment>]) -> Result<(), StoreError> {
+        let mut files = Vec::new();
+        for s in inputs {
+            let bytes = self
+                .objects
+                .get(&s.id.path())
+                .await
+                .map_err(|e| StoreError::io("read segment to compact", e))?
+                .bytes()
+                .await
+                .map_err(|e| StoreError::io("read segment to compact", e))?;
+            files.push(bytes);
+        }
+        let t = tenant.clone();
+        let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, StoreError> {
+            let mut merged: BTreeMap<Labels, Vec<seg::Row>> = BTreeMap::new();
+            for f in &files {
+                let (_, streams) = seg::decode_all(f)?;
+                for s in streams {
+                    merged.entry(s.labels).or_default().extend(s.rows);
+                }
+            }
+            let streams: Vec<StreamRows> = merged
+                .into_iter()
+                .map(|(labels, mut rows)| {
+                    rows.sort_by_key(|r| r.ts_ns);
+                    StreamRows { labels, rows }
+                })
+                .collect();
+            seg::encode_segment(&t, &streams)
+        })
+        .await
+        .map_err(|e| StoreError::io("compact segments", e))??;
+        let id = SegmentId {
+            signal: SIGNAL,
+            tenant,
+            day,
+            seq_lo: inputs.iter().map(|s| s.id.seq_lo).min().unwrap_or(0),
+            seq_hi: inputs.iter().map(|s| s.id.seq_hi).max().unwrap_or(0),
+        };
+        let out = self.put_segment(id, bytes).await?;
+        {
+            let mut st = self.write();
+            st.segments.retain(|s| !inputs.iter().any(|i| Arc::ptr_eq(i, s)));
+            st.segments.push(out);
+            self.update_segment_gauges(&st);
+        }
+        for s in inputs {
+            self.objects.delete(&s.id.path()).await.map_err(|e| StoreError::io("delete compacted segment", e))?;
+        }
+        Ok(())
+    }
+
+    /// Deletes segments whose newest row is older than `cutoff_ns`. Returns how many.
+    pub async fn apply_retention(&self, cutoff_ns: i64) -> Result<usize, StoreError> {
+        let expired: Vec<Arc<LoadedSegment>> = {
+            let mut st = self.write();
+            let (expired, keep): (Vec<_>, Vec<_>) =
+                std::mem::take(&mut st.segments).into_iter().partition(|s| s.footer.max_ts < cutoff_ns);
+            st.segments = keep;
+            self.update_segment_gauges(&st);
+            expired
+        };
+        for s in &expired {
+            self.objects.delete(&s.id.path()).await.map_err(|e| StoreError::io("delete expired segment", e))?;
+            self.metrics.retention_deleted_segments.inc();
+        }
+        Ok(expired.len())
+    }
+}

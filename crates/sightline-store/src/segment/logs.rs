@@ -1,0 +1,464 @@
+//! The logs segment format: columnar, zstd-compressed blocks with a bloom filter each.
+//!
+//! ```text
+//! ┌──────────────────┬─────────┬─────┬─────────┬────────────────────────┬─────────────────┐
+//! │ magic "SLLOGS01" │ block 0 │ ... │ block n │ footer: zstd(postcard) │ trailer (24 B)  │
+//! └──────────────────┴─────────┴─────┴─────────┴────────────────────────┴─────────────────┘
+//! trailer = footer_offset: u64 LE │ footer_len: u32 LE │ footer_crc: u32 LE │ "SLLOGEND"
+//! block   = ts column │ line column │ metadata column, each a zstd frame; crc in BlockMeta
+//! ```
+//!
+//! Rows are sorted by stream (streams by label set), then by time, so a block holds runs of
+//! few streams and a stream selector skips whole blocks. Columns:
+//! - ts: zig-zag varint deltas from the previous row of the block (the first from 0);
+//! - line: varint length + UTF-8 bytes per row;
+//! - metadata: for each name of the block's key dictionary (`BlockMeta::keys`), per row a
+//!   varint `len + 1` (0 = absent) and the value bytes: values of one name sit together, which
+//!   is what makes ids and IPs compress.
+//!
+//! Each block's bloom filter holds the line's tokens (`bloom::tokens`) and every
+//! `name=value` metadata pair, so a needle (`|= "…"` or `| request_id="…"`) skips blocks
+//! without decompressing them. The footer's CRC-32 covers the footer bytes; each block's CRC
+//! covers the block bytes. Counts and lengths are checked against limits on read.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use sightline_model::{LabelMatcher, Labels, TenantId};
+
+use super::bloom::{self, Bloom};
+use crate::StoreError;
+use crate::codec::{self, Reader};
+
+pub const SEGMENT_MAGIC: &[u8; 8] = b"SLLOGS01";
+pub const TRAILER_MAGIC: &[u8; 8] = b"SLLOGEND";
+pub const TRAILER_BYTES: usize = 24;
+pub const FORMAT_VERSION: u32 = 1;
+/// A block is closed once it has this many rows…
+const BLOCK_ROWS_MAX: usize = 16_384;
+/// …or this many raw bytes of lines and metadata.
+const BLOCK_RAW_BYTES_MAX: usize = 4 << 20;
+/// Largest decompressed column accepted on read.
+const COLUMN_BYTES_MAX: usize = 64 << 20;
+/// Largest decompressed footer accepted on read.
+const FOOTER_BYTES_MAX: usize = 256 << 20;
+/// zstd level: 3 is zstd's default, the knee of ratio against speed.
+const ZSTD_LEVEL: i32 = 3;
+
+/// One row as the head keeps it and a segment stores it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    pub ts_ns: i64,
+    pub line: String,
+    pub metadata: Vec<(String, String)>,
+}
+
+impl Row {
+    /// Bytes of payload, for head accounting.
+    pub fn raw_bytes(&self) -> usize {
+        self.line.len() + self.metadata.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+    }
+}
+
+/// A stream's rows, sorted by time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamRows {
+    pub labels: Labels,
+    pub rows: Vec<Row>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BlockMeta {
+    pub offset: u64,
+    pub len: u32,
+    pub crc: u32,
+    pub rows: u32,
+    pub min_ts: i64,
+    pub max_ts: i64,
+    /// Runs of rows of one stream, in row order.
+    pub runs: Vec<Run>,
+    pub ts_len: u32,
+    pub line_len: u32,
+    pub meta_len: u32,
+    pub line_bytes: u64,
+    pub keys: Vec<String>,
+    pub bloom: Bloom,
+}
+
+/// Consecutive rows of one stream within a block.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct Run {
+    /// Index in `SegmentFooter::streams`.
+    pub stream: u32,
+    pub rows: u32,
+    pub min_ts: i64,
+    pub max_ts: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SegmentFooter {
+    pub version: u32,
+    pub tenant: String,
+    pub min_ts: i64,
+    pub max_ts: i64,
+    pub rows: u64,
+    pub streams: Vec<Labels>,
+    pub blocks: Vec<BlockMeta>,
+}
+
+/// Encodes streams (sorted by labels, rows by time) into a segment file.
+pub fn encode_segment(tenant: &TenantId, streams: &[StreamRows]) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::with_capacity(1 << 20);
+    out.extend_from_slice(SEGMENT_MAGIC);
+    let mut footer = SegmentFooter {
+        version: FORMAT_VERSION,
+        tenant: tenant.to_string(),
+        min_ts: i64::MAX,
+        max_ts: i64::MIN,
+        rows: 0,
+        streams: streams.iter().map(|s| s.labels.clone()).collect(),
+        blocks: Vec::new(),
+    };
+    let mut block = BlockBuilder::default();
+    for (stream_idx, stream) in streams.iter().enumerate() {
+        for row in &stream.rows {
+            block.push(stream_idx as u32, row);
+            if block.rows.len() >= BLOCK_ROWS_MAX || block.raw_bytes >= BLOCK_RAW_BYTES_MAX {
+                footer.blocks.push(block.finish(&mut out)?);
+                block = BlockBuilder::default();
+            }
+        }
+    }
+    if !block.rows.is_empty() {
+        footer.blocks.push(block.finish(&mut out)?);
+    }
+    for b in &footer.blocks {
+        footer.rows += u64::from(b.rows);
+        footer.min_ts = footer.min_ts.min(b.min_ts);
+        footer.max_ts = footer.max_ts.max(b.max_ts);
+    }
+    let raw = postcard::to_stdvec(&footer).map_err(|e| StoreError::io("encode footer", e))?;
+    let footer_bytes = codec::zstd_compress(&raw, ZSTD_LEVEL)?;
+    let footer_offset = out.len() as u64;
+    out.extend_from_slice(&footer_bytes);
+    out.extend_from_slice(&footer_offset.to_le_bytes());
+    out.extend_from_slice(&(footer_bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&footer_bytes).to_le_bytes());
+    out.extend_from_slice(TRAILER_MAGIC);
+    Ok(out)
+}
+
+#[derive(Default)]
+struct BlockBuilder<'a> {
+    rows: Vec<(u32, &'a Row)>,
+    raw_bytes: usize,
+}
+
+impl<'a> BlockBuilder<'a> {
+    fn push(&mut self, stream: u32, row: &'a Row) {
+        self.raw_bytes += row.raw_bytes();
+        self.rows.push((stream, row));
+    }
+
+    fn finish(self, out: &mut Vec<u8>) -> Result<BlockMeta, StoreError> {
+        let mut runs: Vec<Run> = Vec::new();
+        let mut ts_raw = Vec::with_capacity(self.rows.len() * 2);
+        let mut line_raw = Vec::with_capacity(self.raw_bytes);
+        let mut keys: BTreeMap<&str, u32> = BTreeMap::new();
+        let mut hashes: HashSet<u64> = HashSet::new();
+        let (mut prev, mut min_ts, mut max_ts, mut line_bytes) = (0i64, i64::MAX, i64::MIN, 0u64);
+        for (stream, row) in &self.rows {
+            match runs.last_mut() {
+                Some(run) if run.stream == *stream => {
+                    run.rows += 1;
+                    run.min_ts = run.min_ts.min(row.ts_ns);
+                    run.max_ts = run.max_ts.max(row.ts_ns);
+                }
+                _ => runs.push(Run { stream: *stream, rows: 1, min_ts: row.ts_ns, max_ts: row.ts_ns }),
+            }
+            codec::put_ivarint(&mut ts_raw, row.ts_ns.wrapping_sub(prev));
+            prev = row.ts_ns;
+            min_ts = min_ts.min(row.ts_ns);
+            max_ts = max_ts.max(row.ts_ns);
+            codec::put_bytes(&mut line_raw, row.line.as_bytes());
+            line_bytes += row.line.len() as u64;
+            for t in bloom::tokens(&row.line) {
+                hashes.insert(bloom::hash_key(t));
+            }
+            for (k, v) in &row.metadata {
+                keys.entry(k.as_str()).or_insert(0);
+                hashes.insert(bloom::hash_pair(k, v));
+            }
+        }
+        let keys: Vec<&str> = keys.into_keys().collect();
+        let mut meta_raw = Vec::new();
+        for key in &keys {
+            for (_, row) in &self.rows {
+                match row.metadata.iter().find(|(k, _)| k == key) {
+                    Some((_, v)) => {
+                        codec::put_uvarint(&mut meta_raw, v.len() as u64 + 1);
+                        meta_raw.extend_from_slice(v.as_bytes());
+                    }
+                    None => codec::put_uvarint(&mut meta_raw, 0),
+                }
+            }
+        }
+        let ts_z = codec::zstd_compress(&ts_raw, ZSTD_LEVEL)?;
+        let line_z = codec::zstd_compress(&line_raw, ZSTD_LEVEL)?;
+        let meta_z = codec::zstd_compress(&meta_raw, ZSTD_LEVEL)?;
+        let offset = out.len() as u64;
+        let mut crc = crc32fast::Hasher::new();
+        for col in [&ts_z, &line_z, &meta_z] {
+            crc.update(col);
+            out.extend_from_slice(col);
+        }
+        let hashes: Vec<u64> = hashes.into_iter().collect();
+        Ok(BlockMeta {
+            offset,
+            len: (ts_z.len() + line_z.len() + meta_z.len()) as u32,
+            crc: crc.finalize(),
+            rows: self.rows.len() as u32,
+            min_ts,
+            max_ts,
+            runs,
+            ts_len: ts_z.len() as u32,
+            line_len: line_z.len() as u32,
+            meta_len: meta_z.len() as u32,
+            line_bytes,
+            keys: keys.into_iter().map(str::to_string).collect(),
+            bloom: Bloom::from_hashes(&hashes),
+        })
+    }
+}
+
+/// Reads the footer from the last bytes of a segment: `tail` must end where the file ends and
+/// hold at least the trailer; returns the footer's offset and length when `tail` is too short.
+pub fn decode_trailer(tail: &[u8], file_len: u64) -> Result<(u64, u32, u32), StoreError> {
+    if tail.len() < TRAILER_BYTES || &tail[tail.len() - 8..] != TRAILER_MAGIC {
+        return Err(StoreError::Corrupt("logs segment: bad trailer magic".into()));
+    }
+    let t = &tail[tail.len() - TRAILER_BYTES..];
+    let le64 = |b: &[u8]| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+    let le32 = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let (offset, len, crc) = (le64(&t[0..8]), le32(&t[8..12]), le32(&t[12..16]));
+    if offset + u64::from(len) + TRAILER_BYTES as u64 != file_len {
+        return Err(StoreError::Corrupt("logs segment: footer bounds do not match the file".into()));
+    }
+    Ok((offset, len, crc))
+}
+
+pub fn decode_footer(bytes: &[u8], crc: u32) -> Result<SegmentFooter, StoreError> {
+    if crc32fast::hash(bytes) != crc {
+        return Err(StoreError::Corrupt("logs segment: footer checksum mismatch".into()));
+    }
+    let raw = codec::zstd_decompress(bytes, FOOTER_BYTES_MAX)?;
+    let footer: SegmentFooter = postcard::from_bytes(&raw)
+        .map_err(|e| StoreError::Corrupt(format!("logs segment footer: {e}")))?;
+    if footer.version != FORMAT_VERSION {
+        return Err(StoreError::Corrupt(format!(
+            "logs segment: format version {} is not {FORMAT_VERSION}",
+            footer.version
+        )));
+    }
+    for b in &footer.blocks {
+        let runs_ok = b.runs.iter().all(|r| (r.stream as usize) < footer.streams.len())
+            && b.runs.iter().map(|r| u64::from(r.rows)).sum::<u64>() == u64::from(b.rows);
+        let lens_ok = u64::from(b.ts_len) + u64::from(b.line_len) + u64::from(b.meta_len)
+            == u64::from(b.len);
+        if !runs_ok || !lens_ok {
+            return Err(StoreError::Corrupt("logs segment: inconsistent block metadata".into()));
+        }
+    }
+    Ok(footer)
+}
+
+/// Which columns a scan needs decoded.
+#[derive(Clone, Copy, Debug)]
+pub struct Columns {
+    pub line: bool,
+    pub metadata: bool,
+}
+
+/// A decoded block: timestamps always, lines and metadata when asked for.
+pub struct DecodedBlock {
+    pub ts: Vec<i64>,
+    line_buf: Vec<u8>,
+    line_spans: Vec<(u32, u32)>,
+    meta_buf: Vec<u8>,
+    /// Per key, per row: span of the value in `meta_buf`, or `None`.
+    meta_spans: Vec<Vec<Option<(u32, u32)>>>,
+    keys: Vec<String>,
+}
+
+impl DecodedBlock {
+    pub fn line(&self, row: usize) -> &str {
+        match self.line_spans.get(row) {
+            // Validated as UTF-8 when decoded.
+            Some(&(s, e)) => std::str::from_utf8(&self.line_buf[s as usize..e as usize]).unwrap_or(""),
+            None => "",
+        }
+    }
+
+    /// Fills `out` with the row's metadata, reusing its strings' allocations.
+    pub fn metadata_into(&self, row: usize, out: &mut Vec<(String, String)>) {
+        let mut n = 0;
+        for (key, spans) in self.keys.iter().zip(&self.meta_spans) {
+            let Some(Some((s, e))) = spans.get(row) else { continue };
+            let value = std::str::from_utf8(&self.meta_buf[*s as usize..*e as usize]).unwrap_or("");
+            if n < out.len() {
+                let slot = &mut out[n];
+                slot.0.clear();
+                slot.0.push_str(key);
+                slot.1.clear();
+                slot.1.push_str(value);
+            } else {
+                out.push((key.clone(), value.to_string()));
+            }
+            n += 1;
+        }
+        out.truncate(n);
+    }
+}
+
+/// Decodes a block's bytes (as read from `meta.offset`, `meta.len` long).
+pub fn decode_block(meta: &BlockMeta, bytes: &[u8], cols: Columns) -> Result<DecodedBlock, StoreError> {
+    if bytes.len() != meta.len as usize || crc32fast::hash(bytes) != meta.crc {
+        return Err(StoreError::Corrupt("logs segment: block checksum mismatch".into()));
+    }
+    let rows = meta.rows as usize;
+    let (ts_z, rest) = bytes.split_at(meta.ts_len as usize);
+    let (line_z, meta_z) = rest.split_at(meta.line_len as usize);
+    let ts_raw = codec::zstd_decompress(ts_z, COLUMN_BYTES_MAX)?;
+    let mut r = Reader::new(&ts_raw, "ts column");
+    let mut ts = Vec::with_capacity(rows);
+    let mut prev = 0i64;
+    for _ in 0..rows {
+        prev = prev.wrapping_add(r.ivarint()?);
+        ts.push(prev);
+    }
+    let mut block = DecodedBlock {
+        ts,
+        line_buf: Vec::new(),
+        line_spans: Vec::new(),
+        meta_buf: Vec::new(),
+        meta_spans: Vec::new(),
+        keys: meta.keys.clone(),
+    };
+    if cols.line {
+        block.line_buf = codec::zstd_decompress(line_z, COLUMN_BYTES_MAX)?;
+        let mut r = Reader::new(&block.line_buf, "line column");
+        block.line_spans.reserve(rows);
+        for _ in 0..rows {
+            let (start, end) = r.str_span()?;
+            block.line_spans.push((start as u32, end as u32));
+        }
+    }
+    if cols.metadata {
+        block.meta_buf = codec::zstd_decompress(meta_z, COLUMN_BYTES_MAX)?;
+        let mut r = Reader::new(&block.meta_buf, "metadata column");
+        for _ in &meta.keys {
+            let mut spans = Vec::with_capacity(rows);
+            for _ in 0..rows {
+                let tag = r.uvarint()?;
+                if tag == 0 {
+                    spans.push(None);
+                    continue;
+                }
+                let start = r.pos();
+                let n = usize::try_from(tag - 1).unwrap_or(usize::MAX);
+                let b = r.bytes(n)?;
+                std::str::from_utf8(b).map_err(|_| StoreError::Corrupt("metadata column: invalid utf-8".into()))?;
+                spans.push(Some((start as u32, (start + n) as u32)));
+            }
+            block.meta_spans.push(spans);
+        }
+    }
+    Ok(block)
+}
+
+/// Whether a block may hold rows a scan wants, judged from its metadata alone.
+pub fn block_may_match(
+    meta: &BlockMeta,
+    selected: &[bool],
+    streams: &[Labels],
+    start_ns: i64,
+    end_ns: i64,
+    line_contains: &[String],
+    metadata_eq: &[(String, String)],
+) -> bool {
+    if meta.max_ts < start_ns || meta.min_ts >= end_ns {
+        return false;
+    }
+    let wanted = |r: &&Run| selected[r.stream as usize] && r.max_ts >= start_ns && r.min_ts < end_ns;
+    if !meta.runs.iter().any(|r| wanted(&r)) {
+        return false;
+    }
+    for needle in line_contains {
+        for t in bloom::needle_tokens(needle) {
+            if !meta.bloom.may_contain(bloom::hash_key(t)) {
+                return false;
+            }
+        }
+    }
+    for (name, value) in metadata_eq {
+        // A stream label of that name could satisfy the filter without any metadata.
+        let label_possible = meta
+            .runs
+            .iter()
+            .filter(wanted)
+            .any(|r| streams[r.stream as usize].get(name).is_some());
+        if !label_possible && !meta.bloom.may_contain(bloom::hash_pair(name, value)) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Which of a segment's streams satisfy the matchers.
+pub fn select_streams(streams: &[Labels], matchers: &[LabelMatcher]) -> Vec<bool> {
+    streams
+        .iter()
+        .map(|l| sightline_model::matcher::matches_all(matchers, l))
+        .collect()
+}
+
+/// Decodes every row of a whole segment file (for compaction and tests).
+pub fn decode_all(file: &[u8]) -> Result<(SegmentFooter, Vec<StreamRows>), StoreError> {
+    if !file.starts_with(SEGMENT_MAGIC) {
+        return Err(StoreError::Corrupt("logs segment: bad magic".into()));
+    }
+    let tail_start = file.len().saturating_sub(TRAILER_BYTES);
+    let (offset, len, crc) = decode_trailer(&file[tail_start..], file.len() as u64)?;
+    let footer = decode_footer(&file[offset as usize..offset as usize + len as usize], crc)?;
+    let mut streams: Vec<StreamRows> = footer
+        .streams
+        .iter()
+        .map(|l| StreamRows { labels: l.clone(), rows: Vec::new() })
+        .collect();
+    let cols = Columns { line: true, metadata: true };
+    let mut meta_buf = Vec::new();
+    for b in &footer.blocks {
+        let end = b.offset as usize + b.len as usize;
+        let bytes = file
+            .get(b.offset as usize..end)
+            .ok_or_else(|| StoreError::Corrupt("logs segment: block past the end".into()))?;
+        let block = decode_block(b, bytes, cols)?;
+        let mut row = 0usize;
+        for run in &b.runs {
+            for _ in 0..run.rows {
+                block.metadata_into(row, &mut meta_buf);
+                streams[run.stream as usize].rows.push(Row {
+                    ts_ns: block.ts[row],
+                    line: block.line(row).to_string(),
+                    metadata: std::mem::take(&mut meta_buf),
+                });
+                row += 1;
+            }
+        }
+    }
+    Ok((footer, streams))
+}
+
+#[cfg(test)]
+mod tests;
