@@ -122,7 +122,11 @@ pub fn sanitize_label_name(name: &str) -> String {
         out.push('_');
     }
     for c in name.chars() {
-        out.push(if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' });
+        out.push(if c.is_ascii_alphanumeric() || c == '_' {
+            c
+        } else {
+            '_'
+        });
     }
     if out.is_empty() {
         out.push('_');
@@ -137,7 +141,10 @@ mod tests {
     #[test]
     fn sorts_dedups_and_drops_empty() {
         let l = Labels::from_pairs([("b", "2"), ("a", "1"), ("b", "3"), ("c", "")]);
-        assert_eq!(l.as_pairs(), &[("a".into(), "1".into()), ("b".into(), "3".into())]);
+        assert_eq!(
+            l.as_pairs(),
+            &[("a".into(), "1".into()), ("b".into(), "3".into())]
+        );
         assert_eq!(l.get("b"), Some("3"));
         assert_eq!(l.get("c"), None);
         assert_eq!(l.to_string(), r#"{a="1", b="3"}"#);

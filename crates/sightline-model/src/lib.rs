@@ -8,6 +8,7 @@
 //! - a [`TenantId`] is 1..=64 characters of `[A-Za-z0-9_.-]`;
 //! - timestamps are `i64` nanoseconds since the Unix epoch (UTC).
 
+pub mod duration;
 pub mod labels;
 pub mod log;
 pub mod matcher;

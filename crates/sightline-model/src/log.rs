@@ -78,4 +78,3 @@ pub struct LogEntryRef<'a> {
     pub line: &'a str,
     pub metadata: &'a [(String, String)],
 }
-

@@ -82,7 +82,10 @@ mod tests {
         assert!(m("service", MatchOp::Eq, "api").matches(&l));
         assert!(!m("service", MatchOp::Neq, "api").matches(&l));
         assert!(m("service", MatchOp::Re, "ap.|web").matches(&l));
-        assert!(!m("service", MatchOp::Re, "ap").matches(&l), "regex is anchored");
+        assert!(
+            !m("service", MatchOp::Re, "ap").matches(&l),
+            "regex is anchored"
+        );
         assert!(m("service", MatchOp::Nre, "web").matches(&l));
         assert!(m("missing", MatchOp::Eq, "").matches(&l));
         assert!(m("missing", MatchOp::Nre, ".+").matches_empty());

@@ -73,8 +73,14 @@ mod tests {
     fn validates_tenant_ids() {
         assert!(TenantId::new("team-a_1.prod").is_ok());
         assert_eq!(TenantId::new(""), Err(TenantError::Empty));
-        assert!(matches!(TenantId::new("a/b"), Err(TenantError::BadCharacter(_))));
-        assert!(matches!(TenantId::new(".."), Err(TenantError::BadCharacter(_))));
+        assert!(matches!(
+            TenantId::new("a/b"),
+            Err(TenantError::BadCharacter(_))
+        ));
+        assert!(matches!(
+            TenantId::new(".."),
+            Err(TenantError::BadCharacter(_))
+        ));
         assert_eq!(TenantId::new(&"x".repeat(65)), Err(TenantError::TooLong));
     }
 }

@@ -24,9 +24,13 @@ pub fn read(data_dir: &Path) -> Result<u64, StoreError> {
         Err(e) => return Err(StoreError::io("read checkpoint", e)),
     };
     if bytes.len() != 16 || &bytes[12..16] != MAGIC {
-        return Err(StoreError::Corrupt("checkpoint: bad length or magic".into()));
+        return Err(StoreError::Corrupt(
+            "checkpoint: bad length or magic".into(),
+        ));
     }
-    let seq_bytes: [u8; 8] = bytes[0..8].try_into().map_err(|_| StoreError::Corrupt("checkpoint".into()))?;
+    let seq_bytes: [u8; 8] = bytes[0..8]
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("checkpoint".into()))?;
     let crc = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
     if crc32fast::hash(&seq_bytes) != crc {
         return Err(StoreError::Corrupt("checkpoint: checksum mismatch".into()));
@@ -45,7 +49,8 @@ pub fn write(data_dir: &Path, seq: u64) -> Result<(), StoreError> {
     (&f).write_all(&bytes)
         .and_then(|_| f.sync_all())
         .map_err(|e| StoreError::io("write checkpoint", e))?;
-    fs::rename(&tmp, data_dir.join("checkpoint")).map_err(|e| StoreError::io("rename checkpoint", e))?;
+    fs::rename(&tmp, data_dir.join("checkpoint"))
+        .map_err(|e| StoreError::io("rename checkpoint", e))?;
     sync_dir(data_dir)
 }
 

@@ -87,8 +87,12 @@ pub struct OpenStats {
 
 impl Store {
     /// Opens the store: loads segments, replays the WAL, starts the WAL writer.
-    pub async fn open(config: StoreConfig, metrics: StoreMetrics) -> Result<(Arc<Self>, OpenStats), StoreError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| StoreError::io("create data dir", e))?;
+    pub async fn open(
+        config: StoreConfig,
+        metrics: StoreMetrics,
+    ) -> Result<(Arc<Self>, OpenStats), StoreError> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| StoreError::io("create data dir", e))?;
         let objects = object::open(&config.data_dir, config.object_store_url.as_deref())?;
         let checkpoint = checkpoint::read(&config.data_dir)?;
         let logs = LogStore::new(objects, metrics.clone());
@@ -101,7 +105,9 @@ impl Store {
             tokio::task::spawn_blocking(move || {
                 wal::replay(&wal_dir, checkpoint, &mut |rec| {
                     match rec.record_type {
-                        RecordType::Logs => LogStore::apply(&state, logs::decode_wal_batch(&rec.payload)?),
+                        RecordType::Logs => {
+                            LogStore::apply(&state, logs::decode_wal_batch(&rec.payload)?)
+                        }
                     }
                     Ok(())
                 })
@@ -113,7 +119,11 @@ impl Store {
         metrics.wal_torn_tails.inc_by(replay.torn_tails);
         let fsync = metrics.wal_fsync_seconds.clone();
         let wal = Wal::open(&wal_dir, Box::new(move |s| fsync.observe(s)))?;
-        let stats = OpenStats { checkpoint, replay, segments: logs.read().segments.len() };
+        let stats = OpenStats {
+            checkpoint,
+            replay,
+            segments: logs.read().segments.len(),
+        };
         let store = Arc::new(Self {
             config,
             wal,
@@ -151,7 +161,11 @@ impl Store {
         let payload = logs::encode_wal_batch(&batch)?;
         let state = self.logs.state();
         self.wal
-            .append(RecordType::Logs, payload, Box::new(move || LogStore::apply(&state, batch)))
+            .append(
+                RecordType::Logs,
+                payload,
+                Box::new(move || LogStore::apply(&state, batch)),
+            )
             .await
     }
 
@@ -162,7 +176,8 @@ impl Store {
         let due = {
             let last = self.flush_lock.lock().await;
             head_bytes > 0
-                && (head_bytes >= self.config.flush_bytes || last.elapsed() >= self.config.flush_interval)
+                && (head_bytes >= self.config.flush_bytes
+                    || last.elapsed() >= self.config.flush_interval)
         };
         if due {
             self.flush().await?;
@@ -195,7 +210,10 @@ impl Store {
             return Ok(());
         }
         let state = self.logs.state();
-        let sealed = self.wal.rotate(Box::new(move |seq| LogStore::freeze(&state, seq))).await?;
+        let sealed = self
+            .wal
+            .rotate(Box::new(move |seq| LogStore::freeze(&state, seq)))
+            .await?;
         self.logs.flush_frozen().await?;
         checkpoint::write(&self.config.data_dir, sealed)?;
         wal::remove_through(&wal::wal_dir(&self.config.data_dir), sealed)?;
@@ -205,19 +223,28 @@ impl Store {
     /// Merges small segments; runs under the flush lock.
     pub async fn compact(&self) -> Result<usize, StoreError> {
         let _g = self.flush_lock.lock().await;
-        self.logs.compact(self.config.compact_small_bytes, self.config.compact_input_bytes_max).await
+        self.logs
+            .compact(
+                self.config.compact_small_bytes,
+                self.config.compact_input_bytes_max,
+            )
+            .await
     }
 
     /// Deletes segments past retention.
     pub async fn apply_retention(&self) -> Result<usize, StoreError> {
         let _g = self.flush_lock.lock().await;
-        let cutoff = sightline_model::now_ns() - i64::try_from(self.config.retention.as_nanos()).unwrap_or(i64::MAX);
+        let cutoff = sightline_model::now_ns()
+            - i64::try_from(self.config.retention.as_nanos()).unwrap_or(i64::MAX);
         self.logs.apply_retention(cutoff).await
     }
 
     /// Checks that the WAL dir and the data dir are writable, for readiness.
     pub fn check_writable(&self) -> Result<(), StoreError> {
-        for dir in [wal::wal_dir(&self.config.data_dir), self.config.data_dir.clone()] {
+        for dir in [
+            wal::wal_dir(&self.config.data_dir),
+            self.config.data_dir.clone(),
+        ] {
             let probe = dir.join(".ready-probe");
             std::fs::write(&probe, b"ok")
                 .and_then(|_| std::fs::remove_file(&probe))

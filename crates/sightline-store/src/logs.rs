@@ -14,12 +14,12 @@ use serde::{Deserialize, Serialize};
 use sightline_model::log::{LogEntryRef, LogSelection};
 use sightline_model::{LabelMatcher, Labels, LogBatch, LogRecord, TenantId};
 
+use crate::StoreError;
 use crate::head::logs::LogHead;
 use crate::metrics::StoreMetrics;
 use crate::object::Objects;
 use crate::segment::SegmentId;
 use crate::segment::logs::{self as seg, Columns, SegmentFooter, StreamRows};
-use crate::StoreError;
 
 pub const SIGNAL: &str = "logs";
 
@@ -58,15 +58,22 @@ struct WalBatch {
 }
 
 pub fn encode_wal_batch(batch: &LogBatch) -> Result<Vec<u8>, StoreError> {
-    postcard::to_stdvec(&WalBatchRef { tenant: batch.tenant.as_str(), records: &batch.records })
-        .map_err(|e| StoreError::io("encode wal batch", e))
+    postcard::to_stdvec(&WalBatchRef {
+        tenant: batch.tenant.as_str(),
+        records: &batch.records,
+    })
+    .map_err(|e| StoreError::io("encode wal batch", e))
 }
 
 pub fn decode_wal_batch(payload: &[u8]) -> Result<LogBatch, StoreError> {
     let b: WalBatch = postcard::from_bytes(payload)
         .map_err(|e| StoreError::Corrupt(format!("wal logs record: {e}")))?;
-    let tenant = TenantId::new(&b.tenant).map_err(|e| StoreError::Corrupt(format!("wal logs record: {e}")))?;
-    Ok(LogBatch { tenant, records: b.records })
+    let tenant = TenantId::new(&b.tenant)
+        .map_err(|e| StoreError::Corrupt(format!("wal logs record: {e}")))?;
+    Ok(LogBatch {
+        tenant,
+        records: b.records,
+    })
 }
 
 pub struct LogStore {
@@ -77,7 +84,11 @@ pub struct LogStore {
 
 impl LogStore {
     pub fn new(objects: Objects, metrics: StoreMetrics) -> Self {
-        Self { state: Arc::default(), objects, metrics }
+        Self {
+            state: Arc::default(),
+            objects,
+            metrics,
+        }
     }
 
     pub fn state(&self) -> Arc<RwLock<LogState>> {
@@ -111,10 +122,15 @@ impl LogStore {
         let mut loaded = Vec::new();
         for (id, size) in ids {
             let orphan = id.seq_hi > checkpoint;
-            let covered = all.iter().any(|o| id.is_covered_by(o) && o.seq_hi <= checkpoint);
+            let covered = all
+                .iter()
+                .any(|o| id.is_covered_by(o) && o.seq_hi <= checkpoint);
             if orphan || covered {
                 tracing::warn!(segment = %id.path(), orphan, covered, "deleting leftover segment");
-                self.objects.delete(&id.path()).await.map_err(|e| StoreError::io("delete leftover segment", e))?;
+                self.objects
+                    .delete(&id.path())
+                    .await
+                    .map_err(|e| StoreError::io("delete leftover segment", e))?;
                 continue;
             }
             let footer = self.read_footer(&id, size).await?;
@@ -189,7 +205,13 @@ impl LogStore {
             };
             let mut new_segments = Vec::new();
             for (tenant, day, bytes) in parts {
-                let id = SegmentId { signal: SIGNAL, tenant, day, seq_lo: f.seq, seq_hi: f.seq };
+                let id = SegmentId {
+                    signal: SIGNAL,
+                    tenant,
+                    day,
+                    seq_lo: f.seq,
+                    seq_hi: f.seq,
+                };
                 let seg = self.put_segment(id, bytes).await?;
                 new_segments.push(seg);
             }
@@ -201,11 +223,18 @@ impl LogStore {
         Ok(())
     }
 
-    async fn put_segment(&self, id: SegmentId, bytes: Vec<u8>) -> Result<Arc<LoadedSegment>, StoreError> {
+    async fn put_segment(
+        &self,
+        id: SegmentId,
+        bytes: Vec<u8>,
+    ) -> Result<Arc<LoadedSegment>, StoreError> {
         let size = bytes.len() as u64;
         let tail_start = bytes.len().saturating_sub(seg::TRAILER_BYTES);
         let (offset, len, crc) = seg::decode_trailer(&bytes[tail_start..], size)?;
-        let footer = seg::decode_footer(&bytes[offset as usize..(offset + u64::from(len)) as usize], crc)?;
+        let footer = seg::decode_footer(
+            &bytes[offset as usize..(offset + u64::from(len)) as usize],
+            crc,
+        )?;
         self.objects
             .put(&id.path(), bytes.into())
             .await
@@ -215,7 +244,9 @@ impl LogStore {
 
     fn update_segment_gauges(&self, st: &LogState) {
         self.metrics.segments.set(st.segments.len() as i64);
-        self.metrics.segment_bytes.set(st.segments.iter().map(|s| s.size as i64).sum());
+        self.metrics
+            .segment_bytes
+            .set(st.segments.iter().map(|s| s.size as i64).sum());
     }
 
     /// Visits every entry of the selection, from the heads and the segments.
@@ -237,7 +268,10 @@ impl LogStore {
             }
         }
         for s in segments {
-            if s.id.tenant != sel.tenant || s.footer.max_ts < sel.start_ns || s.footer.min_ts >= sel.end_ns {
+            if s.id.tenant != sel.tenant
+                || s.footer.max_ts < sel.start_ns
+                || s.footer.min_ts >= sel.end_ns
+            {
                 continue;
             }
             if self.scan_segment(&s, sel, visit).await?.is_break() {
@@ -257,7 +291,10 @@ impl LogStore {
         if !selected.iter().any(|x| *x) {
             return Ok(ControlFlow::Continue(()));
         }
-        let cols = Columns { line: sel.need_line, metadata: sel.need_metadata };
+        let cols = Columns {
+            line: sel.need_line,
+            metadata: sel.need_metadata,
+        };
         let path = s.id.path();
         let mut meta = Vec::new();
         for b in &s.footer.blocks {
@@ -285,7 +322,10 @@ impl LogStore {
             let mut row = 0usize;
             for run in &b.runs {
                 let n = run.rows as usize;
-                if !selected[run.stream as usize] || run.max_ts < sel.start_ns || run.min_ts >= sel.end_ns {
+                if !selected[run.stream as usize]
+                    || run.max_ts < sel.start_ns
+                    || run.min_ts >= sel.end_ns
+                {
                     row += n;
                     continue;
                 }
@@ -298,7 +338,11 @@ impl LogStore {
                     if cols.metadata {
                         block.metadata_into(r, &mut meta);
                     }
-                    let entry = LogEntryRef { timestamp_ns: ts, line: block.line(r), metadata: &meta };
+                    let entry = LogEntryRef {
+                        timestamp_ns: ts,
+                        line: block.line(r),
+                        metadata: &meta,
+                    };
                     if visit(labels, &entry).is_break() {
                         return Ok(ControlFlow::Break(()));
                     }
@@ -310,12 +354,20 @@ impl LogStore {
     }
 
     /// The label sets of matching streams with data in `[start_ns, end_ns)`, sorted, once each.
-    pub fn streams(&self, tenant: &TenantId, matchers: &[LabelMatcher], start_ns: i64, end_ns: i64) -> Vec<Labels> {
+    pub fn streams(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Vec<Labels> {
         let mut out = Vec::new();
         let st = self.read();
-        st.active.streams_into(tenant, matchers, start_ns, end_ns, &mut out);
+        st.active
+            .streams_into(tenant, matchers, start_ns, end_ns, &mut out);
         for f in &st.frozen {
-            f.head.streams_into(tenant, matchers, start_ns, end_ns, &mut out);
+            f.head
+                .streams_into(tenant, matchers, start_ns, end_ns, &mut out);
         }
         for s in &st.segments {
             if &s.id.tenant != tenant || s.footer.max_ts < start_ns || s.footer.min_ts >= end_ns {
@@ -340,11 +392,18 @@ impl LogStore {
 
     /// Merges small segments of one tenant and day into one. Returns how many merges ran.
     /// The caller holds the flush lock, so no flush adds segments meanwhile.
-    pub async fn compact(&self, small_bytes: u64, input_bytes_max: u64) -> Result<usize, StoreError> {
+    pub async fn compact(
+        &self,
+        small_bytes: u64,
+        input_bytes_max: u64,
+    ) -> Result<usize, StoreError> {
         let segments = self.read().segments.clone();
         let mut groups: BTreeMap<(TenantId, i64), Vec<Arc<LoadedSegment>>> = BTreeMap::new();
         for s in segments.iter().filter(|s| s.size < small_bytes) {
-            groups.entry((s.id.tenant.clone(), s.id.day)).or_default().push(s.clone());
+            groups
+                .entry((s.id.tenant.clone(), s.id.day))
+                .or_default()
+                .push(s.clone());
         }
         let mut merges = 0;
         for ((tenant, day), mut group) in groups {
@@ -364,7 +423,12 @@ impl LogStore {
         Ok(merges)
     }
 
-    async fn merge(&self, tenant: TenantId, day: i64, inputs: &[Arc<LoadedSegment>]) -> Result<(), StoreError> {
+    async fn merge(
+        &self,
+        tenant: TenantId,
+        day: i64,
+        inputs: &[Arc<LoadedSegment>],
+    ) -> Result<(), StoreError> {
         let mut files = Vec::new();
         for s in inputs {
             let bytes = self
@@ -407,12 +471,16 @@ impl LogStore {
         let out = self.put_segment(id, bytes).await?;
         {
             let mut st = self.write();
-            st.segments.retain(|s| !inputs.iter().any(|i| Arc::ptr_eq(i, s)));
+            st.segments
+                .retain(|s| !inputs.iter().any(|i| Arc::ptr_eq(i, s)));
             st.segments.push(out);
             self.update_segment_gauges(&st);
         }
         for s in inputs {
-            self.objects.delete(&s.id.path()).await.map_err(|e| StoreError::io("delete compacted segment", e))?;
+            self.objects
+                .delete(&s.id.path())
+                .await
+                .map_err(|e| StoreError::io("delete compacted segment", e))?;
         }
         Ok(())
     }
@@ -421,14 +489,18 @@ impl LogStore {
     pub async fn apply_retention(&self, cutoff_ns: i64) -> Result<usize, StoreError> {
         let expired: Vec<Arc<LoadedSegment>> = {
             let mut st = self.write();
-            let (expired, keep): (Vec<_>, Vec<_>) =
-                std::mem::take(&mut st.segments).into_iter().partition(|s| s.footer.max_ts < cutoff_ns);
+            let (expired, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut st.segments)
+                .into_iter()
+                .partition(|s| s.footer.max_ts < cutoff_ns);
             st.segments = keep;
             self.update_segment_gauges(&st);
             expired
         };
         for s in &expired {
-            self.objects.delete(&s.id.path()).await.map_err(|e| StoreError::io("delete expired segment", e))?;
+            self.objects
+                .delete(&s.id.path())
+                .await
+                .map_err(|e| StoreError::io("delete expired segment", e))?;
             self.metrics.retention_deleted_segments.inc();
         }
         Ok(expired.len())

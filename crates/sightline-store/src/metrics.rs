@@ -53,9 +53,21 @@ impl StoreMetrics {
             prometheus_client::registry::Unit::Seconds,
             self.wal_fsync_seconds.clone(),
         );
-        r.register("sightline_wal_replayed_records", "WAL records replayed at start-up", self.wal_replayed_records.clone());
-        r.register("sightline_wal_torn_tails", "WAL files whose torn tail was cut off at start-up", self.wal_torn_tails.clone());
-        r.register("sightline_store_segments", "Segments in the catalog", self.segments.clone());
+        r.register(
+            "sightline_wal_replayed_records",
+            "WAL records replayed at start-up",
+            self.wal_replayed_records.clone(),
+        );
+        r.register(
+            "sightline_wal_torn_tails",
+            "WAL files whose torn tail was cut off at start-up",
+            self.wal_torn_tails.clone(),
+        );
+        r.register(
+            "sightline_store_segments",
+            "Segments in the catalog",
+            self.segments.clone(),
+        );
         r.register_with_unit(
             "sightline_store_segment",
             "Bytes of segments in the catalog",
@@ -68,12 +80,36 @@ impl StoreMetrics {
             prometheus_client::registry::Unit::Bytes,
             self.head_bytes.clone(),
         );
-        r.register("sightline_store_flushes", "Head flushes to segments", self.flushes.clone());
-        r.register("sightline_store_flush_failures", "Head flushes that failed and will be retried", self.flush_failures.clone());
-        r.register("sightline_store_compactions", "Compactions that merged segments", self.compactions.clone());
-        r.register("sightline_store_retention_deleted_segments", "Segments deleted by retention", self.retention_deleted_segments.clone());
-        r.register("sightline_store_scanned_blocks", "Segment blocks read by queries", self.scanned_blocks.clone());
-        r.register("sightline_store_skipped_blocks", "Segment blocks skipped by time, stream or bloom filter", self.skipped_blocks.clone());
+        r.register(
+            "sightline_store_flushes",
+            "Head flushes to segments",
+            self.flushes.clone(),
+        );
+        r.register(
+            "sightline_store_flush_failures",
+            "Head flushes that failed and will be retried",
+            self.flush_failures.clone(),
+        );
+        r.register(
+            "sightline_store_compactions",
+            "Compactions that merged segments",
+            self.compactions.clone(),
+        );
+        r.register(
+            "sightline_store_retention_deleted_segments",
+            "Segments deleted by retention",
+            self.retention_deleted_segments.clone(),
+        );
+        r.register(
+            "sightline_store_scanned_blocks",
+            "Segment blocks read by queries",
+            self.scanned_blocks.clone(),
+        );
+        r.register(
+            "sightline_store_skipped_blocks",
+            "Segment blocks skipped by time, stream or bloom filter",
+            self.skipped_blocks.clone(),
+        );
         r.register_with_unit(
             "sightline_store_segment_read",
             "Segment bytes read by queries",

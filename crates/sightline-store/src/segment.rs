@@ -86,10 +86,17 @@ mod tests {
             seq_lo: 3,
             seq_hi: 9,
         };
-        assert_eq!(id.path().as_ref(), "logs/team-a/20000/00000000000000000003-00000000000000000009.seg");
+        assert_eq!(
+            id.path().as_ref(),
+            "logs/team-a/20000/00000000000000000003-00000000000000000009.seg"
+        );
         assert_eq!(SegmentId::parse("logs", &id.path()), Some(id.clone()));
         assert_eq!(SegmentId::parse("traces", &id.path()), None);
-        let inner = SegmentId { seq_lo: 4, seq_hi: 4, ..id.clone() };
+        let inner = SegmentId {
+            seq_lo: 4,
+            seq_hi: 4,
+            ..id.clone()
+        };
         assert!(inner.is_covered_by(&id));
         assert!(!id.is_covered_by(&id));
         assert_eq!(partition_of(-1), -1);

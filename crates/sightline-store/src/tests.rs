@@ -21,7 +21,10 @@ fn record(ts: i64, service: &str, line: &str, request_id: &str) -> LogRecord {
 }
 
 fn batch(tenant: &str, records: Vec<LogRecord>) -> LogBatch {
-    LogBatch { tenant: TenantId::new(tenant).expect("tenant"), records }
+    LogBatch {
+        tenant: TenantId::new(tenant).expect("tenant"),
+        records,
+    }
 }
 
 fn selection(tenant: &str, service: Option<&str>) -> LogSelection {
@@ -45,7 +48,12 @@ async fn lines(store: &Store, sel: &LogSelection) -> Vec<(i64, String, String)> 
     store
         .logs()
         .scan(sel, &mut |_, e| {
-            let rid = e.metadata.iter().find(|(k, _)| k == "request_id").map(|(_, v)| v.clone()).unwrap_or_default();
+            let rid = e
+                .metadata
+                .iter()
+                .find(|(k, _)| k == "request_id")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
             out.push((e.timestamp_ns, e.line.to_string(), rid));
             ControlFlow::Continue(())
         })
@@ -58,24 +66,49 @@ async fn lines(store: &Store, sel: &LogSelection) -> Vec<(i64, String, String)> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn appended_logs_survive_flush_and_restart_exactly_once() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (store, _) = Store::open(config(tmp.path()), StoreMetrics::default()).await.expect("open");
-    store.append_logs(batch("a", vec![record(1, "api", "one", "r1"), record(2, "web", "two", "r2")])).await.expect("append");
+    let (store, _) = Store::open(config(tmp.path()), StoreMetrics::default())
+        .await
+        .expect("open");
+    store
+        .append_logs(batch(
+            "a",
+            vec![record(1, "api", "one", "r1"), record(2, "web", "two", "r2")],
+        ))
+        .await
+        .expect("append");
     store.flush().await.expect("flush");
-    store.append_logs(batch("a", vec![record(3, "api", "three", "r3")])).await.expect("append");
-    store.append_logs(batch("b", vec![record(4, "api", "other tenant", "r4")])).await.expect("append");
-    let want = vec![(1, "one".to_string(), "r1".to_string()), (3, "three".into(), "r3".into())];
+    store
+        .append_logs(batch("a", vec![record(3, "api", "three", "r3")]))
+        .await
+        .expect("append");
+    store
+        .append_logs(batch("b", vec![record(4, "api", "other tenant", "r4")]))
+        .await
+        .expect("append");
+    let want = vec![
+        (1, "one".to_string(), "r1".to_string()),
+        (3, "three".into(), "r3".into()),
+    ];
     assert_eq!(lines(&store, &selection("a", Some("api"))).await, want);
     drop(store);
 
     // Restart: the flushed record comes from a segment, the other from WAL replay.
-    let (store, stats) = Store::open(config(tmp.path()), StoreMetrics::default()).await.expect("reopen");
+    let (store, stats) = Store::open(config(tmp.path()), StoreMetrics::default())
+        .await
+        .expect("reopen");
     assert_eq!(stats.replay.records, 2, "two batches were not flushed");
     assert_eq!(stats.segments, 1);
     assert_eq!(lines(&store, &selection("a", Some("api"))).await, want);
-    assert_eq!(lines(&store, &selection("b", None)).await.len(), 1, "tenants are apart");
+    assert_eq!(
+        lines(&store, &selection("b", None)).await.len(),
+        1,
+        "tenants are apart"
+    );
     store.flush().await.expect("flush");
     drop(store);
-    let (store, stats) = Store::open(config(tmp.path()), StoreMetrics::default()).await.expect("reopen");
+    let (store, stats) = Store::open(config(tmp.path()), StoreMetrics::default())
+        .await
+        .expect("reopen");
     assert_eq!(stats.replay.records, 0, "everything is in segments now");
     assert_eq!(lines(&store, &selection("a", None)).await.len(), 3);
 }
@@ -83,15 +116,21 @@ async fn appended_logs_survive_flush_and_restart_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segments_above_the_checkpoint_are_dropped_and_replayed() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (store, _) = Store::open(config(tmp.path()), StoreMetrics::default()).await.expect("open");
-    store.append_logs(batch("a", vec![record(1, "api", "one", "r1")])).await.expect("append");
+    let (store, _) = Store::open(config(tmp.path()), StoreMetrics::default())
+        .await
+        .expect("open");
+    store
+        .append_logs(batch("a", vec![record(1, "api", "one", "r1")]))
+        .await
+        .expect("append");
     store.flush().await.expect("flush");
     drop(store);
     // Simulate a crash between writing the segment and writing the checkpoint.
     checkpoint::write(tmp.path(), 0).expect("rewind checkpoint");
     std::fs::write(wal::wal_dir(tmp.path()).join(format!("{:020}.wal", 1)), {
         let mut f = wal::WAL_MAGIC.to_vec();
-        let payload = logs::encode_wal_batch(&batch("a", vec![record(1, "api", "one", "r1")])).expect("encode");
+        let payload = logs::encode_wal_batch(&batch("a", vec![record(1, "api", "one", "r1")]))
+            .expect("encode");
         f.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         let mut h = crc32fast::Hasher::new();
         h.update(&[1]);
@@ -102,17 +141,31 @@ async fn segments_above_the_checkpoint_are_dropped_and_replayed() {
         f
     })
     .expect("restore wal");
-    let (store, stats) = Store::open(config(tmp.path()), StoreMetrics::default()).await.expect("reopen");
+    let (store, stats) = Store::open(config(tmp.path()), StoreMetrics::default())
+        .await
+        .expect("reopen");
     assert_eq!((stats.segments, stats.replay.records), (0, 1));
-    assert_eq!(lines(&store, &selection("a", None)).await.len(), 1, "once, not twice");
+    assert_eq!(
+        lines(&store, &selection("a", None)).await.len(),
+        1,
+        "once, not twice"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compaction_merges_segments_and_keeps_every_row() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (store, _) = Store::open(config(tmp.path()), StoreMetrics::default()).await.expect("open");
+    let (store, _) = Store::open(config(tmp.path()), StoreMetrics::default())
+        .await
+        .expect("open");
     for i in 0..5 {
-        store.append_logs(batch("a", vec![record(i, "api", &format!("line {i}"), &format!("r{i}"))])).await.expect("append");
+        store
+            .append_logs(batch(
+                "a",
+                vec![record(i, "api", &format!("line {i}"), &format!("r{i}"))],
+            ))
+            .await
+            .expect("append");
         store.flush().await.expect("flush");
     }
     assert_eq!(store.logs().read().segments.len(), 5);
@@ -120,7 +173,9 @@ async fn compaction_merges_segments_and_keeps_every_row() {
     assert_eq!(store.logs().read().segments.len(), 1);
     assert_eq!(lines(&store, &selection("a", None)).await.len(), 5);
     drop(store);
-    let (store, stats) = Store::open(config(tmp.path()), StoreMetrics::default()).await.expect("reopen");
+    let (store, stats) = Store::open(config(tmp.path()), StoreMetrics::default())
+        .await
+        .expect("reopen");
     assert_eq!(stats.segments, 1);
     assert_eq!(lines(&store, &selection("a", None)).await.len(), 5);
 }
@@ -128,10 +183,21 @@ async fn compaction_merges_segments_and_keeps_every_row() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_deletes_whole_old_segments() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (store, _) = Store::open(config(tmp.path()), StoreMetrics::default()).await.expect("open");
+    let (store, _) = Store::open(config(tmp.path()), StoreMetrics::default())
+        .await
+        .expect("open");
     let now = sightline_model::now_ns();
     let old = now - 40 * 86_400 * sightline_model::NANOS_PER_SECOND;
-    store.append_logs(batch("a", vec![record(old, "api", "old", "r1"), record(now, "api", "new", "r2")])).await.expect("append");
+    store
+        .append_logs(batch(
+            "a",
+            vec![
+                record(old, "api", "old", "r1"),
+                record(now, "api", "new", "r2"),
+            ],
+        ))
+        .await
+        .expect("append");
     store.flush().await.expect("flush");
     assert_eq!(store.logs().read().segments.len(), 2, "two day partitions");
     assert_eq!(store.apply_retention().await.expect("retention"), 1);
@@ -142,10 +208,21 @@ async fn retention_deletes_whole_old_segments() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_lists_label_sets_in_range() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (store, _) = Store::open(config(tmp.path()), StoreMetrics::default()).await.expect("open");
-    store.append_logs(batch("a", vec![record(10, "api", "x", "r"), record(20, "web", "y", "r")])).await.expect("append");
+    let (store, _) = Store::open(config(tmp.path()), StoreMetrics::default())
+        .await
+        .expect("open");
+    store
+        .append_logs(batch(
+            "a",
+            vec![record(10, "api", "x", "r"), record(20, "web", "y", "r")],
+        ))
+        .await
+        .expect("append");
     store.flush().await.expect("flush");
-    store.append_logs(batch("a", vec![record(30, "api", "z", "r")])).await.expect("append");
+    store
+        .append_logs(batch("a", vec![record(30, "api", "z", "r")]))
+        .await
+        .expect("append");
     let t = TenantId::new("a").expect("tenant");
     assert_eq!(store.logs().streams(&t, &[], 0, 100).len(), 2);
     assert_eq!(store.logs().streams(&t, &[], 15, 25).len(), 1);

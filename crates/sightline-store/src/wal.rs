@@ -149,7 +149,11 @@ pub fn replay(
         File::open(&path)
             .and_then(|mut f| f.read_to_end(&mut data))
             .map_err(|e| StoreError::io("read wal file", e))?;
-        let mut pos = if data.starts_with(WAL_MAGIC) { WAL_MAGIC.len() } else { 0 };
+        let mut pos = if data.starts_with(WAL_MAGIC) {
+            WAL_MAGIC.len()
+        } else {
+            0
+        };
         let good_end = loop {
             match read_record(&data, pos) {
                 RecordRead::End => break pos,
@@ -158,10 +162,18 @@ pub fn replay(
                     stats.torn_tails += 1;
                     break pos;
                 }
-                RecordRead::Ok { record_type, payload, next } => {
+                RecordRead::Ok {
+                    record_type,
+                    payload,
+                    next,
+                } => {
                     stats.records += 1;
                     stats.bytes += payload.len() as u64;
-                    visit(ReplayedRecord { seq, record_type, payload: payload.to_vec() })?;
+                    visit(ReplayedRecord {
+                        seq,
+                        record_type,
+                        payload: payload.to_vec(),
+                    })?;
                     pos = next;
                 }
             }
@@ -215,7 +227,11 @@ fn read_record(data: &[u8], pos: usize) -> RecordRead<'_> {
         return RecordRead::Torn("checksum mismatch");
     }
     match RecordType::from_u8(header[8]) {
-        Some(record_type) => RecordRead::Ok { record_type, payload, next: start + len },
+        Some(record_type) => RecordRead::Ok {
+            record_type,
+            payload,
+            next: start + len,
+        },
         None => RecordRead::Torn("unknown record type"),
     }
 }
@@ -237,7 +253,12 @@ impl Wal {
         let seq = list_files(dir)?.last().copied().unwrap_or(0) + 1;
         let file = create_file(dir, seq)?;
         let (tx, rx) = mpsc::sync_channel(QUEUE_LEN_MAX);
-        let writer = Writer { dir: dir.to_path_buf(), seq, file, fsync_observer };
+        let writer = Writer {
+            dir: dir.to_path_buf(),
+            seq,
+            file,
+            fsync_observer,
+        };
         thread::Builder::new()
             .name("sightline-wal".into())
             .spawn(move || writer.run(rx))
@@ -259,7 +280,13 @@ impl Wal {
             )));
         }
         let (done, rx) = oneshot::channel();
-        self.send(Request::Append { record_type, payload, apply, done }).await?;
+        self.send(Request::Append {
+            record_type,
+            payload,
+            apply,
+            done,
+        })
+        .await?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -353,7 +380,12 @@ impl Writer {
         buf.clear();
         for req in group {
             match req {
-                Request::Append { record_type, payload, apply, done } => {
+                Request::Append {
+                    record_type,
+                    payload,
+                    apply,
+                    done,
+                } => {
                     encode_record(buf, record_type, &payload);
                     pending.push((apply, done));
                 }
@@ -443,9 +475,13 @@ mod tests {
         let applied = Arc::new(Mutex::new(Vec::new()));
         for i in 0..50u8 {
             let a = applied.clone();
-            wal.append(RecordType::Logs, vec![i; i as usize], Box::new(move || a.lock().expect("lock").push(i)))
-                .await
-                .expect("append");
+            wal.append(
+                RecordType::Logs,
+                vec![i; i as usize],
+                Box::new(move || a.lock().expect("lock").push(i)),
+            )
+            .await
+            .expect("append");
         }
         assert_eq!(*applied.lock().expect("lock"), (0..50).collect::<Vec<u8>>());
         let (got, stats) = replay_all(&dir, 0);
@@ -460,7 +496,9 @@ mod tests {
         let dir = tmp.path().join("wal");
         let wal = Wal::open(&dir, noop()).expect("open");
         for i in 0..3u8 {
-            wal.append(RecordType::Logs, vec![i; 100], Box::new(|| {})).await.expect("append");
+            wal.append(RecordType::Logs, vec![i; 100], Box::new(|| {}))
+                .await
+                .expect("append");
         }
         drop(wal);
         let path = file_path(&dir, 1);
@@ -487,16 +525,27 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join("wal");
         let wal = Wal::open(&dir, noop()).expect("open");
-        wal.append(RecordType::Logs, b"a".to_vec(), Box::new(|| {})).await.expect("append");
+        wal.append(RecordType::Logs, b"a".to_vec(), Box::new(|| {}))
+            .await
+            .expect("append");
         let sealed_seen = Arc::new(Mutex::new(0));
         let s = sealed_seen.clone();
-        let sealed = wal.rotate(Box::new(move |seq| *s.lock().expect("lock") = seq)).await.expect("rotate");
+        let sealed = wal
+            .rotate(Box::new(move |seq| *s.lock().expect("lock") = seq))
+            .await
+            .expect("rotate");
         assert_eq!((sealed, *sealed_seen.lock().expect("lock")), (1, 1));
-        wal.append(RecordType::Logs, b"b".to_vec(), Box::new(|| {})).await.expect("append");
+        wal.append(RecordType::Logs, b"b".to_vec(), Box::new(|| {}))
+            .await
+            .expect("append");
         drop(wal);
         assert_eq!(list_files(&dir).expect("list"), vec![1, 2]);
         let (got, _) = replay_all(&dir, 1);
         assert_eq!(got, vec![b"b".to_vec()]);
-        assert_eq!(list_files(&dir).expect("list"), vec![2], "checkpointed file removed");
+        assert_eq!(
+            list_files(&dir).expect("list"),
+            vec![2],
+            "checkpointed file removed"
+        );
     }
 }

@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 
 use sightline_model::log::{LogEntryRef, LogSelection};
 use sightline_model::matcher::matches_all;
-use sightline_model::{LabelMatcher, LogRecord, Labels, TenantId};
+use sightline_model::{LabelMatcher, Labels, LogRecord, TenantId};
 
 use crate::segment::logs::{Row, StreamRows};
 use crate::segment::partition_of;
@@ -41,12 +41,19 @@ impl LogHead {
             let idx = match head.index.get(&r.labels) {
                 Some(&i) => i,
                 None => {
-                    head.streams.push(StreamRows { labels: r.labels.clone(), rows: Vec::new() });
+                    head.streams.push(StreamRows {
+                        labels: r.labels.clone(),
+                        rows: Vec::new(),
+                    });
                     head.index.insert(r.labels, head.streams.len() - 1);
                     head.streams.len() - 1
                 }
             };
-            let row = Row { ts_ns: r.timestamp_ns, line: r.line, metadata: r.metadata };
+            let row = Row {
+                ts_ns: r.timestamp_ns,
+                line: r.line,
+                metadata: r.metadata,
+            };
             self.raw_bytes += row.raw_bytes();
             self.rows += 1;
             head.streams[idx].rows.push(row);
@@ -70,7 +77,11 @@ impl LogHead {
                 if row.ts_ns < sel.start_ns || row.ts_ns >= sel.end_ns {
                     continue;
                 }
-                let entry = LogEntryRef { timestamp_ns: row.ts_ns, line: &row.line, metadata: &row.metadata };
+                let entry = LogEntryRef {
+                    timestamp_ns: row.ts_ns,
+                    line: &row.line,
+                    metadata: &row.metadata,
+                };
                 visit(&stream.labels, &entry)?;
             }
         }
@@ -86,10 +97,14 @@ impl LogHead {
         end_ns: i64,
         out: &mut Vec<Labels>,
     ) {
-        let Some(head) = self.tenants.get(tenant) else { return };
+        let Some(head) = self.tenants.get(tenant) else {
+            return;
+        };
         for s in &head.streams {
             if matches_all(matchers, &s.labels)
-                && s.rows.iter().any(|r| r.ts_ns >= start_ns && r.ts_ns < end_ns)
+                && s.rows
+                    .iter()
+                    .any(|r| r.ts_ns >= start_ns && r.ts_ns < end_ns)
             {
                 out.push(s.labels.clone());
             }
@@ -117,7 +132,10 @@ impl LogHead {
                     .into_iter()
                     .map(|(labels, mut rows)| {
                         rows.sort_by_key(|r| r.ts_ns);
-                        StreamRows { labels: labels.clone(), rows }
+                        StreamRows {
+                            labels: labels.clone(),
+                            rows,
+                        }
                     })
                     .collect();
                 (key, streams)

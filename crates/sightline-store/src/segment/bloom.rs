@@ -36,7 +36,9 @@ pub fn hash_pair(name: &str, value: &str) -> u64 {
 impl Bloom {
     /// A filter holding exactly `hashes` (which should be distinct).
     pub fn from_hashes(hashes: &[u64]) -> Self {
-        let bits = (hashes.len() * BITS_PER_KEY).clamp(64, BITS_MAX).next_power_of_two();
+        let bits = (hashes.len() * BITS_PER_KEY)
+            .clamp(64, BITS_MAX)
+            .next_power_of_two();
         let mut words = vec![0u64; bits / 64];
         for &h in hashes {
             for bit in probes(h, bits) {
@@ -110,7 +112,10 @@ mod tests {
 
     #[test]
     fn needle_tokens_are_only_interior_runs() {
-        assert_eq!(needle_tokens("User login successful"), vec![b"login".as_slice()]);
+        assert_eq!(
+            needle_tokens("User login successful"),
+            vec![b"login".as_slice()]
+        );
         assert!(needle_tokens("timeout").is_empty());
         assert_eq!(
             needle_tokens(" a1b2 "),
@@ -118,6 +123,9 @@ mod tests {
             "leading and trailing separators make the run whole"
         );
         let t: Vec<&[u8]> = tokens("GET /api/users/42 200 ok").collect();
-        assert_eq!(t, vec![b"GET".as_slice(), b"api", b"users", b"42", b"200", b"ok"]);
+        assert_eq!(
+            t,
+            vec![b"GET".as_slice(), b"api", b"users", b"42", b"200", b"ok"]
+        );
     }
 }

@@ -57,7 +57,12 @@ pub struct Row {
 impl Row {
     /// Bytes of payload, for head accounting.
     pub fn raw_bytes(&self) -> usize {
-        self.line.len() + self.metadata.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+        self.line.len()
+            + self
+                .metadata
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()
     }
 }
 
@@ -175,7 +180,12 @@ impl<'a> BlockBuilder<'a> {
                     run.min_ts = run.min_ts.min(row.ts_ns);
                     run.max_ts = run.max_ts.max(row.ts_ns);
                 }
-                _ => runs.push(Run { stream: *stream, rows: 1, min_ts: row.ts_ns, max_ts: row.ts_ns }),
+                _ => runs.push(Run {
+                    stream: *stream,
+                    rows: 1,
+                    min_ts: row.ts_ns,
+                    max_ts: row.ts_ns,
+                }),
             }
             codec::put_ivarint(&mut ts_raw, row.ts_ns.wrapping_sub(prev));
             prev = row.ts_ns;
@@ -236,21 +246,27 @@ impl<'a> BlockBuilder<'a> {
 /// hold at least the trailer; returns the footer's offset and length when `tail` is too short.
 pub fn decode_trailer(tail: &[u8], file_len: u64) -> Result<(u64, u32, u32), StoreError> {
     if tail.len() < TRAILER_BYTES || &tail[tail.len() - 8..] != TRAILER_MAGIC {
-        return Err(StoreError::Corrupt("logs segment: bad trailer magic".into()));
+        return Err(StoreError::Corrupt(
+            "logs segment: bad trailer magic".into(),
+        ));
     }
     let t = &tail[tail.len() - TRAILER_BYTES..];
     let le64 = |b: &[u8]| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
     let le32 = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     let (offset, len, crc) = (le64(&t[0..8]), le32(&t[8..12]), le32(&t[12..16]));
     if offset + u64::from(len) + TRAILER_BYTES as u64 != file_len {
-        return Err(StoreError::Corrupt("logs segment: footer bounds do not match the file".into()));
+        return Err(StoreError::Corrupt(
+            "logs segment: footer bounds do not match the file".into(),
+        ));
     }
     Ok((offset, len, crc))
 }
 
 pub fn decode_footer(bytes: &[u8], crc: u32) -> Result<SegmentFooter, StoreError> {
     if crc32fast::hash(bytes) != crc {
-        return Err(StoreError::Corrupt("logs segment: footer checksum mismatch".into()));
+        return Err(StoreError::Corrupt(
+            "logs segment: footer checksum mismatch".into(),
+        ));
     }
     let raw = codec::zstd_decompress(bytes, FOOTER_BYTES_MAX)?;
     let footer: SegmentFooter = postcard::from_bytes(&raw)
@@ -262,12 +278,17 @@ pub fn decode_footer(bytes: &[u8], crc: u32) -> Result<SegmentFooter, StoreError
         )));
     }
     for b in &footer.blocks {
-        let runs_ok = b.runs.iter().all(|r| (r.stream as usize) < footer.streams.len())
+        let runs_ok = b
+            .runs
+            .iter()
+            .all(|r| (r.stream as usize) < footer.streams.len())
             && b.runs.iter().map(|r| u64::from(r.rows)).sum::<u64>() == u64::from(b.rows);
-        let lens_ok = u64::from(b.ts_len) + u64::from(b.line_len) + u64::from(b.meta_len)
-            == u64::from(b.len);
+        let lens_ok =
+            u64::from(b.ts_len) + u64::from(b.line_len) + u64::from(b.meta_len) == u64::from(b.len);
         if !runs_ok || !lens_ok {
-            return Err(StoreError::Corrupt("logs segment: inconsistent block metadata".into()));
+            return Err(StoreError::Corrupt(
+                "logs segment: inconsistent block metadata".into(),
+            ));
         }
     }
     Ok(footer)
@@ -295,7 +316,9 @@ impl DecodedBlock {
     pub fn line(&self, row: usize) -> &str {
         match self.line_spans.get(row) {
             // Validated as UTF-8 when decoded.
-            Some(&(s, e)) => std::str::from_utf8(&self.line_buf[s as usize..e as usize]).unwrap_or(""),
+            Some(&(s, e)) => {
+                std::str::from_utf8(&self.line_buf[s as usize..e as usize]).unwrap_or("")
+            }
             None => "",
         }
     }
@@ -304,7 +327,9 @@ impl DecodedBlock {
     pub fn metadata_into(&self, row: usize, out: &mut Vec<(String, String)>) {
         let mut n = 0;
         for (key, spans) in self.keys.iter().zip(&self.meta_spans) {
-            let Some(Some((s, e))) = spans.get(row) else { continue };
+            let Some(Some((s, e))) = spans.get(row) else {
+                continue;
+            };
             let value = std::str::from_utf8(&self.meta_buf[*s as usize..*e as usize]).unwrap_or("");
             if n < out.len() {
                 let slot = &mut out[n];
@@ -322,9 +347,15 @@ impl DecodedBlock {
 }
 
 /// Decodes a block's bytes (as read from `meta.offset`, `meta.len` long).
-pub fn decode_block(meta: &BlockMeta, bytes: &[u8], cols: Columns) -> Result<DecodedBlock, StoreError> {
+pub fn decode_block(
+    meta: &BlockMeta,
+    bytes: &[u8],
+    cols: Columns,
+) -> Result<DecodedBlock, StoreError> {
     if bytes.len() != meta.len as usize || crc32fast::hash(bytes) != meta.crc {
-        return Err(StoreError::Corrupt("logs segment: block checksum mismatch".into()));
+        return Err(StoreError::Corrupt(
+            "logs segment: block checksum mismatch".into(),
+        ));
     }
     let rows = meta.rows as usize;
     let (ts_z, rest) = bytes.split_at(meta.ts_len as usize);
@@ -368,7 +399,8 @@ pub fn decode_block(meta: &BlockMeta, bytes: &[u8], cols: Columns) -> Result<Dec
                 let start = r.pos();
                 let n = usize::try_from(tag - 1).unwrap_or(usize::MAX);
                 let b = r.bytes(n)?;
-                std::str::from_utf8(b).map_err(|_| StoreError::Corrupt("metadata column: invalid utf-8".into()))?;
+                std::str::from_utf8(b)
+                    .map_err(|_| StoreError::Corrupt("metadata column: invalid utf-8".into()))?;
                 spans.push(Some((start as u32, (start + n) as u32)));
             }
             block.meta_spans.push(spans);
@@ -390,7 +422,8 @@ pub fn block_may_match(
     if meta.max_ts < start_ns || meta.min_ts >= end_ns {
         return false;
     }
-    let wanted = |r: &&Run| selected[r.stream as usize] && r.max_ts >= start_ns && r.min_ts < end_ns;
+    let wanted =
+        |r: &&Run| selected[r.stream as usize] && r.max_ts >= start_ns && r.min_ts < end_ns;
     if !meta.runs.iter().any(|r| wanted(&r)) {
         return false;
     }
@@ -434,9 +467,15 @@ pub fn decode_all(file: &[u8]) -> Result<(SegmentFooter, Vec<StreamRows>), Store
     let mut streams: Vec<StreamRows> = footer
         .streams
         .iter()
-        .map(|l| StreamRows { labels: l.clone(), rows: Vec::new() })
+        .map(|l| StreamRows {
+            labels: l.clone(),
+            rows: Vec::new(),
+        })
         .collect();
-    let cols = Columns { line: true, metadata: true };
+    let cols = Columns {
+        line: true,
+        metadata: true,
+    };
     let mut meta_buf = Vec::new();
     for b in &footer.blocks {
         let end = b.offset as usize + b.len as usize;

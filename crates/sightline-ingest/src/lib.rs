@@ -1,0 +1,40 @@
+//! Wire formats to Sightline records: every way a log line can arrive, decoded, validated and
+//! normalised into [`sightline_model::LogRecord`]s.
+//!
+//! One module per wire format, each a pure function from bytes to records or a typed error:
+//!
+//! | module | format | entry points |
+//! |---|---|---|
+//! | [`ndjson`] | one JSON object a line, as structured loggers print | [`ndjson::decode`] |
+//! | [`otlp::logs`] | OTLP logs, protobuf, JSON and gRPC | [`otlp::logs::decode_protobuf`], [`otlp::logs::decode_json`], [`otlp::logs::from_request`] |
+//! | [`loki_push`] | Loki's push API, JSON and snappy protobuf | [`loki_push::decode_json`], [`loki_push::decode_protobuf`] |
+//! | [`es_bulk`] | Elasticsearch `_bulk` | [`es_bulk::decode`], [`es_bulk::bulk_response`] |
+//! | [`compression`] | `Content-Encoding` of any body | [`compression::decode_body`] |
+//!
+//! [`logs_common`] holds the one normalisation policy every decoder applies (which fields
+//! become stream labels, the line, structured metadata and the timestamp), so a log line
+//! carries the same labels whichever way it arrived.
+//!
+//! Invariants every decoder keeps, so the store re-checks none of them:
+//! - no input panics a decoder; nothing from the wire is `unwrap`ped;
+//! - every record has valid label names, at most [`LOG_STREAM_LABELS_MAX`] labels, a line of
+//!   at most [`LOG_LINE_BYTES_MAX`] bytes and at most [`LOG_METADATA_PAIRS_MAX`] metadata
+//!   pairs with valid, unique names;
+//! - every decompressed payload is bounded by a named limit, so a decompression bomb is a
+//!   [`ErrorKind::TooLarge`] error, not an out-of-memory.
+//!
+//! The tenant is not decided here: the caller applies it to the records it gets back.
+//!
+//! [`LOG_STREAM_LABELS_MAX`]: sightline_model::log::LOG_STREAM_LABELS_MAX
+//! [`LOG_LINE_BYTES_MAX`]: sightline_model::log::LOG_LINE_BYTES_MAX
+//! [`LOG_METADATA_PAIRS_MAX`]: sightline_model::log::LOG_METADATA_PAIRS_MAX
+
+pub mod compression;
+pub mod error;
+pub mod es_bulk;
+pub mod logs_common;
+pub mod loki_push;
+pub mod ndjson;
+pub mod otlp;
+
+pub use error::{ErrorKind, IngestError, RecordError};

@@ -1,0 +1,268 @@
+//! Building a record's parts within their limits: structured metadata, stream labels, line.
+//!
+//! [`Metadata`] is the only way decoders add metadata, so every format gets the same names
+//! (sanitised, ids canonical), the same dedup rule (a later name replaces an earlier one)
+//! and the same limits. [`build_labels`] validates label names and sizes before a
+//! [`Labels`] set is made.
+
+use sightline_model::Labels;
+use sightline_model::labels::{is_valid_label_name, sanitize_label_name};
+use sightline_model::log::{LOG_LINE_BYTES_MAX, LOG_METADATA_PAIRS_MAX, LOG_STREAM_LABELS_MAX};
+
+use super::{LABEL_NAME_BYTES_MAX, LABEL_VALUE_BYTES_MAX};
+use crate::error::{RecordError, excerpt};
+
+/// The metadata names of ids the debugging view looks up, whatever a logger called them.
+pub const METADATA_TRACE_ID: &str = "trace_id";
+pub const METADATA_SPAN_ID: &str = "span_id";
+pub const METADATA_REQUEST_ID: &str = "request_id";
+
+/// Structured metadata of one record, in the order fields arrived, each name once.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Metadata {
+    pairs: Vec<(String, String)>,
+}
+
+impl Metadata {
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            pairs: Vec::with_capacity(n.min(LOG_METADATA_PAIRS_MAX)),
+        }
+    }
+
+    /// Adds a field by its original name (any text, a dotted path for nested fields): the
+    /// name is made canonical ([`canonical_id_name`]) or sanitised, and trace and span ids
+    /// are lowercased.
+    pub fn push_field(&mut self, raw_name: &str, value: String) -> Result<(), RecordError> {
+        match canonical_id_name(raw_name) {
+            Some(name) => self.push_id(name, value),
+            None => self.push_named(sanitize_name(raw_name), value),
+        }
+    }
+
+    /// Adds an id under its canonical name; trace and span ids are lowercased.
+    pub fn push_id(&mut self, name: &'static str, mut value: String) -> Result<(), RecordError> {
+        if name == METADATA_TRACE_ID || name == METADATA_SPAN_ID {
+            value.make_ascii_lowercase();
+        }
+        self.push_named(name.to_string(), value)
+    }
+
+    /// Adds a pair whose name is already a valid label name. An empty value removes the
+    /// name (an absent field and an empty one mean the same in LogQL).
+    pub fn push_named(&mut self, name: String, value: String) -> Result<(), RecordError> {
+        if name.len() > LABEL_NAME_BYTES_MAX {
+            return Err(RecordError::NameTooLong {
+                name: excerpt(&name, 64),
+                bytes: name.len(),
+                limit_bytes: LABEL_NAME_BYTES_MAX,
+            });
+        }
+        if value.len() > LOG_LINE_BYTES_MAX {
+            return Err(RecordError::MetadataValueTooLong {
+                name,
+                bytes: value.len(),
+                limit_bytes: LOG_LINE_BYTES_MAX,
+            });
+        }
+        match self.pairs.iter().position(|(n, _)| *n == name) {
+            Some(i) if value.is_empty() => {
+                self.pairs.remove(i);
+            }
+            Some(i) => self.pairs[i].1 = value,
+            None if value.is_empty() => {}
+            None if self.pairs.len() >= LOG_METADATA_PAIRS_MAX => {
+                return Err(RecordError::TooManyMetadataPairs);
+            }
+            None => self.pairs.push((name, value)),
+        }
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    pub fn into_pairs(self) -> Vec<(String, String)> {
+        self.pairs
+    }
+}
+
+/// The canonical metadata name of a trace, span or request id field, however spelled:
+/// `traceId`, `trace.id`, `trace-id`, `TraceID` are all `trace_id`; `None` for other names.
+pub fn canonical_id_name(raw_name: &str) -> Option<&'static str> {
+    // Longest accepted spelling: "request_id" plus a separator or two.
+    if raw_name.len() < 6 || raw_name.len() > 12 {
+        return None;
+    }
+    if !matches!(
+        raw_name.as_bytes().first(),
+        Some(b't' | b'T' | b's' | b'S' | b'r' | b'R')
+    ) {
+        return None;
+    }
+    let mut folded = [0u8; 12];
+    let mut n = 0;
+    for b in raw_name.bytes() {
+        if b.is_ascii_alphanumeric() {
+            folded[n] = b.to_ascii_lowercase();
+            n += 1;
+        } else if !matches!(b, b'_' | b'.' | b'-') {
+            return None;
+        }
+    }
+    match &folded[..n] {
+        b"traceid" => Some(METADATA_TRACE_ID),
+        b"spanid" => Some(METADATA_SPAN_ID),
+        b"requestid" => Some(METADATA_REQUEST_ID),
+        _ => None,
+    }
+}
+
+/// [`sanitize_label_name`], with a fast path for names that are already valid (most are).
+pub fn sanitize_name(raw_name: &str) -> String {
+    if is_valid_label_name(raw_name) {
+        raw_name.to_string()
+    } else {
+        sanitize_label_name(raw_name)
+    }
+}
+
+/// A label set from name/value pairs after checking names, sizes and count. Empty values are
+/// dropped (as [`Labels::from_pairs`] does), and a later duplicate name wins.
+pub fn build_labels<I, K, V>(pairs: I) -> Result<Labels, RecordError>
+where
+    I: IntoIterator<Item = (K, V)>,
+    K: Into<String> + AsRef<str>,
+    V: Into<String> + AsRef<str>,
+{
+    let pairs: Vec<(K, V)> = pairs.into_iter().collect();
+    for (name, value) in &pairs {
+        check_label(name.as_ref(), value.as_ref())?;
+    }
+    let labels = Labels::from_pairs(pairs);
+    if labels.len() > LOG_STREAM_LABELS_MAX {
+        return Err(RecordError::TooManyLabels);
+    }
+    Ok(labels)
+}
+
+/// Checks one stream label: a valid name within [`LABEL_NAME_BYTES_MAX`] and a value within
+/// [`LABEL_VALUE_BYTES_MAX`].
+pub fn check_label(name: &str, value: &str) -> Result<(), RecordError> {
+    if name.len() > LABEL_NAME_BYTES_MAX {
+        return Err(RecordError::NameTooLong {
+            name: excerpt(name, 64),
+            bytes: name.len(),
+            limit_bytes: LABEL_NAME_BYTES_MAX,
+        });
+    }
+    if !is_valid_label_name(name) {
+        return Err(RecordError::BadLabelName(name.to_string()));
+    }
+    if value.len() > LABEL_VALUE_BYTES_MAX {
+        return Err(RecordError::LabelValueTooLong {
+            name: name.to_string(),
+            bytes: value.len(),
+            limit_bytes: LABEL_VALUE_BYTES_MAX,
+        });
+    }
+    Ok(())
+}
+
+/// Checks a line against [`LOG_LINE_BYTES_MAX`].
+pub fn check_line(line: &str) -> Result<(), RecordError> {
+    if line.len() > LOG_LINE_BYTES_MAX {
+        return Err(RecordError::LineTooLong {
+            bytes: line.len(),
+            limit_bytes: LOG_LINE_BYTES_MAX,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_sanitises_dedups_and_canonicalises_ids() {
+        let mut m = Metadata::default();
+        m.push_field("http.method", "GET".into()).expect("ok");
+        m.push_field("traceId", "ABCDEF".into()).expect("ok");
+        m.push_field("user_id", "1".into()).expect("ok");
+        m.push_field("http_method", "POST".into()).expect("ok");
+        m.push_field("request.id", "Req-1".into()).expect("ok");
+        m.push_field("empty", String::new()).expect("ok");
+        m.push_field("user_id", String::new()).expect("ok");
+        assert_eq!(
+            m.into_pairs(),
+            [
+                ("http_method".into(), "POST".into()),
+                ("trace_id".into(), "abcdef".into()),
+                ("request_id".into(), "Req-1".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn canonical_id_names() {
+        let check =
+            |raw: &str, want: Option<&str>| assert_eq!(canonical_id_name(raw), want, "{raw:?}");
+        check("trace_id", Some("trace_id"));
+        check("traceID", Some("trace_id"));
+        check("trace.id", Some("trace_id"));
+        check("span-id", Some("span_id"));
+        check("spanId", Some("span_id"));
+        check("requestId", Some("request_id"));
+        check("x_request_id", None);
+        check("trace", None);
+        check("trace id", None);
+        check("a_very_long_field_name", None);
+    }
+
+    #[test]
+    fn metadata_limits() {
+        let mut m = Metadata::default();
+        for i in 0..LOG_METADATA_PAIRS_MAX {
+            m.push_field(&format!("f{i}"), "v".into())
+                .expect("within limit");
+        }
+        m.push_field("f0", "replaced".into())
+            .expect("replacing is not adding");
+        assert_eq!(
+            m.push_field("one_more", "v".into()),
+            Err(RecordError::TooManyMetadataPairs)
+        );
+        let long = "x".repeat(LOG_LINE_BYTES_MAX + 1);
+        let e = Metadata::default()
+            .push_field("big", long)
+            .expect_err("too long");
+        assert_eq!(e.kind(), crate::ErrorKind::TooLarge);
+    }
+
+    #[test]
+    fn labels_are_checked() {
+        let labels =
+            build_labels([("service", "api"), ("level", "info"), ("empty", "")]).expect("valid");
+        assert_eq!(labels.to_string(), r#"{level="info", service="api"}"#);
+        assert_eq!(
+            build_labels([("1a", "x")]),
+            Err(RecordError::BadLabelName("1a".into()))
+        );
+        let long = "v".repeat(LABEL_VALUE_BYTES_MAX + 1);
+        assert!(matches!(
+            build_labels([("a", long.as_str())]),
+            Err(RecordError::LabelValueTooLong { .. })
+        ));
+        let many: Vec<(String, String)> = (0..=LOG_STREAM_LABELS_MAX)
+            .map(|i| (format!("l{i}"), "v".into()))
+            .collect();
+        assert_eq!(build_labels(many), Err(RecordError::TooManyLabels));
+        assert_eq!(check_line(&"x".repeat(LOG_LINE_BYTES_MAX)), Ok(()));
+    }
+}

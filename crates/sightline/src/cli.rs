@@ -1,0 +1,133 @@
+//! The command line, declared with clap.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sightline",
+    version,
+    about = "Logs, metrics and traces in one server"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server (zero configuration: data in ./sightline-data, HTTP on 127.0.0.1:4318,
+    /// OTLP gRPC on 127.0.0.1:4317).
+    Serve(ServeArgs),
+    /// Query and tail logs with LogQL.
+    #[command(subcommand)]
+    Logs(LogsCommand),
+    /// Bulk-load data into a running server.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Validate configuration.
+    #[command(subcommand)]
+    Check(CheckCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// HTTP listen address (every HTTP route, OTLP/HTTP included).
+    #[arg(long, env = "SIGHTLINE_HTTP_ADDR")]
+    pub http_addr: Option<String>,
+    /// OTLP gRPC listen address.
+    #[arg(long, env = "SIGHTLINE_GRPC_ADDR")]
+    pub grpc_addr: Option<String>,
+    /// Where the WAL, checkpoint and (by default) segments live.
+    #[arg(long, env = "SIGHTLINE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// A YAML configuration file.
+    #[arg(long, env = "SIGHTLINE_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// The server to talk to.
+    #[arg(
+        long,
+        env = "SIGHTLINE_SERVER",
+        default_value = "http://127.0.0.1:4318"
+    )]
+    pub server: String,
+    /// Tenant (sent as X-Scope-OrgID).
+    #[arg(long, env = "SIGHTLINE_TENANT")]
+    pub tenant: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LogsCommand {
+    /// Run a LogQL query: log lines, or a table of series for a metric query.
+    Query(LogsQueryArgs),
+    /// Follow new log lines matching a LogQL log query.
+    Tail(LogsTailArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LogsQueryArgs {
+    /// The LogQL query, e.g. '{service="api"} |= "error"'.
+    pub query: String,
+    /// How far back to look (ignored when --start is given).
+    #[arg(long, default_value = "1h")]
+    pub since: String,
+    /// Start of the range (RFC 3339 or Unix seconds).
+    #[arg(long)]
+    pub start: Option<String>,
+    /// End of the range (default now).
+    #[arg(long)]
+    pub end: Option<String>,
+    /// Most lines to return.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    /// Oldest first instead of newest first.
+    #[arg(long)]
+    pub forward: bool,
+    /// Step of a metric range query (e.g. 1m).
+    #[arg(long)]
+    pub step: Option<String>,
+    /// Print the raw JSON response.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct LogsTailArgs {
+    /// The LogQL log query to follow.
+    pub query: String,
+    /// Also print the lines of this recent span first.
+    #[arg(long, default_value = "0s")]
+    pub since: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCommand {
+    /// Send an NDJSON file of log objects (one per line) to the server.
+    Logs(ImportLogsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ImportLogsArgs {
+    /// The NDJSON file ('-' for standard input).
+    pub file: PathBuf,
+    /// Lines per request.
+    #[arg(long, default_value_t = 10_000)]
+    pub batch_lines: usize,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CheckCommand {
+    /// Validate a configuration file; errors give line and column.
+    Config { file: PathBuf },
+}

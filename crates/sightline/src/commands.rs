@@ -1,0 +1,22 @@
+//! What each subcommand does.
+
+mod import;
+mod logs;
+
+use anyhow::Result;
+
+use crate::cli::{CheckCommand, Cli, Command, ImportCommand, LogsCommand};
+
+pub async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve(args) => crate::serve::run(args).await,
+        Command::Logs(LogsCommand::Query(args)) => logs::query(args).await,
+        Command::Logs(LogsCommand::Tail(args)) => logs::tail(args).await,
+        Command::Import(ImportCommand::Logs(args)) => import::logs(args).await,
+        Command::Check(CheckCommand::Config { file }) => {
+            crate::config::load(&file)?;
+            println!("{}: ok", file.display());
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The server's configuration: a YAML file, then `SIGHTLINE_*` variables and flags over it.
+//!
+//! Every key is optional; an empty file (or none) is the zero-configuration default. Unknown
+//! keys are errors, reported with their line and column, so a typo never silently does
+//! nothing.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+use sightline_model::duration::parse_duration;
+
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:4318";
+pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:4317";
+pub const DEFAULT_DATA_DIR: &str = "./sightline-data";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub http_addr: Option<String>,
+    pub grpc_addr: Option<String>,
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    pub data_dir: Option<PathBuf>,
+    /// `file:///path` or `memory://`; default `<data_dir>/segments`.
+    pub object_store_url: Option<String>,
+    /// e.g. `30d`.
+    pub retention: Option<String>,
+    /// e.g. `2m`.
+    pub flush_interval: Option<String>,
+    pub flush_bytes: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub request_bytes_max: Option<usize>,
+    pub decompressed_bytes_max: Option<usize>,
+    pub query_entries_max: Option<usize>,
+}
+
+/// Reads and validates a config file; errors name the file, line and column.
+pub fn load(path: &Path) -> Result<FileConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("read config {}", path.display()))?;
+    parse(&text).with_context(|| format!("config {}", path.display()))
+}
+
+pub fn parse(text: &str) -> Result<FileConfig> {
+    if text.trim().is_empty() {
+        return Ok(FileConfig::default());
+    }
+    let cfg: FileConfig = serde_yaml::from_str(text).map_err(|e| match e.location() {
+        Some(l) => anyhow::anyhow!("line {}, column {}: {e}", l.line(), l.column()),
+        None => anyhow::anyhow!("{e}"),
+    })?;
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+impl FileConfig {
+    fn validate(&self) -> Result<()> {
+        for (key, v) in [
+            ("storage.retention", &self.storage.retention),
+            ("storage.flush_interval", &self.storage.flush_interval),
+        ] {
+            if let Some(v) = v {
+                parse_duration(v).with_context(|| key.to_string())?;
+            }
+        }
+        for (key, v) in [
+            ("http_addr", &self.http_addr),
+            ("grpc_addr", &self.grpc_addr),
+        ] {
+            if let Some(v) = v {
+                v.parse::<std::net::SocketAddr>().with_context(|| {
+                    format!("{key}: {v:?} is not an address like 127.0.0.1:4318")
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn retention(&self) -> Result<Option<Duration>> {
+        self.storage
+            .retention
+            .as_deref()
+            .map(parse_duration)
+            .transpose()
+            .context("storage.retention")
+    }
+
+    pub fn flush_interval(&self) -> Result<Option<Duration>> {
+        self.storage
+            .flush_interval
+            .as_deref()
+            .map(parse_duration)
+            .transpose()
+            .context("storage.flush_interval")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_is_the_default() {
+        let c = parse("").expect("parse");
+        assert!(c.http_addr.is_none());
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = parse("storage:\n  data_dir: /x\n  retension: 3d\n").expect_err("unknown key");
+        assert!(format!("{e:#}").contains("line 3"), "{e:#}");
+        let e = parse("storage:\n  retention: 3 days\n").expect_err("bad duration");
+        assert!(format!("{e:#}").contains("storage.retention"), "{e:#}");
+    }
+
+    #[test]
+    fn reads_every_section() {
+        let c = parse("http_addr: 127.0.0.1:9000\nstorage:\n  retention: 7d\n  flush_interval: 30s\nlimits:\n  request_bytes_max: 1024\n")
+            .expect("parse");
+        assert_eq!(
+            c.retention().expect("retention"),
+            Some(Duration::from_secs(7 * 86_400))
+        );
+        assert_eq!(c.limits.request_bytes_max, Some(1024));
+    }
+}

@@ -1,0 +1,11 @@
+//! NDJSON log bodies.
+#![no_main]
+
+#[path = "common.rs"]
+mod common;
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    common::check(sightline_ingest::ndjson::decode(data, common::NOW_NS));
+});
