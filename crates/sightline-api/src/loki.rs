@@ -326,22 +326,43 @@ pub fn result_json(result: QueryResult, categorize: bool, started: Instant) -> V
 fn streams_json(streams: Vec<logql::StreamResult>, categorize: bool) -> Value {
     let entry = |ts: i64, line: &str| -> Vec<Value> { vec![json!(ts.to_string()), json!(line)] };
     if categorize {
+        // The stream is the stream's own labels; what the pipeline added goes with each
+        // entry under "parsed", metadata under "structuredMetadata".
+        let mut grouped: BTreeMap<Labels, Vec<Value>> = BTreeMap::new();
+        let mut order: Vec<Labels> = Vec::new();
+        for s in streams {
+            for e in s.entries {
+                let mut labels = s.labels.clone();
+                for (k, _) in &e.parsed {
+                    labels.remove(k);
+                }
+                let mut v = entry(e.timestamp_ns, &e.line);
+                let mut extra = Map::new();
+                if !e.metadata.is_empty() {
+                    extra.insert("structuredMetadata".into(), pairs_json(&e.metadata));
+                }
+                if !e.parsed.is_empty() {
+                    extra.insert("parsed".into(), pairs_json(&e.parsed));
+                }
+                if !extra.is_empty() {
+                    v.push(Value::Object(extra));
+                }
+                grouped
+                    .entry(labels.clone())
+                    .or_insert_with(|| {
+                        order.push(labels);
+                        Vec::new()
+                    })
+                    .push(Value::Array(v));
+            }
+        }
         return Value::Array(
-            streams
+            order
                 .into_iter()
-                .map(|s| {
-                    let values: Vec<Value> = s
-                        .entries
-                        .iter()
-                        .map(|e| {
-                            let mut v = entry(e.timestamp_ns, &e.line);
-                            if !e.metadata.is_empty() {
-                                v.push(json!({"structuredMetadata": pairs_json(&e.metadata)}));
-                            }
-                            Value::Array(v)
-                        })
-                        .collect();
-                    json!({"stream": labels_json(&s.labels), "values": values})
+                .filter_map(|l| {
+                    grouped
+                        .remove(&l)
+                        .map(|values| json!({"stream": labels_json(&l), "values": values}))
                 })
                 .collect(),
         );

@@ -11,56 +11,116 @@ pub struct DurationError {
     pub why: &'static str,
 }
 
-/// Parses a duration into nanoseconds.
+/// Longest duration text considered; longer input is refused, not truncated.
+const DURATION_TEXT_BYTES_MAX: usize = 64;
+
+/// Parses a duration into nanoseconds, exactly (integer arithmetic, no float rounding).
 pub fn parse_duration_ns(input: &str) -> Result<i64, DurationError> {
-    let err = |why| DurationError {
+    parse_exact(input.trim()).ok_or_else(|| DurationError {
         input: input.to_string(),
-        why,
-    };
-    let s = input.trim();
-    if s.is_empty() {
-        return Err(err("empty"));
+        why: "expected a number and a unit (ns, us, ms, s, m, h, d, w, y), as in 1h30m",
+    })
+}
+
+/// Nanoseconds in one unit of a duration suffix.
+fn duration_unit_ns(unit: &str) -> Option<i128> {
+    const S: i128 = 1_000_000_000;
+    Some(match unit {
+        "ns" => 1,
+        "us" | "µs" | "μs" => 1_000,
+        "ms" => 1_000_000,
+        "s" => S,
+        "m" => 60 * S,
+        "h" => 3_600 * S,
+        "d" => 86_400 * S,
+        "w" => 7 * 86_400 * S,
+        "y" => 365 * 86_400 * S,
+        _ => return None,
+    })
+}
+
+fn parse_exact(text: &str) -> Option<i64> {
+    if text.is_empty() || text.len() > DURATION_TEXT_BYTES_MAX {
+        return None;
     }
-    let (neg, mut rest) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s),
+    let (negative, mut rest) = match text.as_bytes()[0] {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
     };
     if rest == "0" {
-        return Ok(0);
+        return Some(0);
     }
-    let mut total: f64 = 0.0;
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total: i128 = 0;
     while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| err("missing unit"))?;
-        if num_len == 0 {
-            return Err(err("expected a number"));
+        let int_end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let int_part = &rest[..int_end];
+        rest = &rest[int_end..];
+        let mut frac_part = "";
+        if let Some(after_dot) = rest.strip_prefix('.') {
+            let frac_end = after_dot
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(after_dot.len());
+            frac_part = &after_dot[..frac_end];
+            rest = &after_dot[frac_end..];
         }
-        let value: f64 = rest[..num_len].parse().map_err(|_| err("bad number"))?;
-        rest = &rest[num_len..];
-        let unit_len = rest
+        if int_part.is_empty() && frac_part.is_empty() {
+            return None;
+        }
+        let unit_end = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(rest.len());
-        let unit_ns: f64 = match &rest[..unit_len] {
-            "y" => 365.0 * 86_400e9,
-            "w" => 7.0 * 86_400e9,
-            "d" => 86_400e9,
-            "h" => 3_600e9,
-            "m" => 60e9,
-            "s" => 1e9,
-            "ms" => 1e6,
-            "us" | "µs" => 1e3,
-            "ns" => 1.0,
-            _ => return Err(err("unknown unit")),
+        let unit_ns = duration_unit_ns(&rest[..unit_end])?;
+        rest = &rest[unit_end..];
+        let int_value: i128 = if int_part.is_empty() {
+            0
+        } else {
+            int_part.parse().ok()?
         };
-        rest = &rest[unit_len..];
-        total += value * unit_ns;
+        let mut frac: i128 = 0;
+        let mut scale: i128 = 1;
+        for digit in frac_part.bytes().take(18) {
+            frac = frac * 10 + i128::from(digit - b'0');
+            scale *= 10;
+        }
+        total = total
+            .checked_add(int_value.checked_mul(unit_ns)?)?
+            .checked_add(frac * unit_ns / scale)?;
+        if total > i128::from(i64::MAX) {
+            return None;
+        }
     }
-    if !total.is_finite() || total > i64::MAX as f64 {
-        return Err(err("too large"));
+    let total = i64::try_from(total).ok()?;
+    Some(if negative { -total } else { total })
+}
+
+/// Formats nanoseconds the way Prometheus prints a range (`5m`, `1h30m`, `250ms`), for
+/// `Display` of the syntax tree; the output parses back to the same value.
+pub fn format_duration_ns(ns: i64) -> String {
+    if ns == 0 {
+        return "0s".to_string();
     }
-    let ns = total.round() as i64;
-    Ok(if neg { -ns } else { ns })
+    let mut out = String::new();
+    let mut rest = i128::from(ns);
+    if rest < 0 {
+        out.push('-');
+        rest = -rest;
+    }
+    for unit in ["y", "w", "d", "h", "m", "s", "ms", "us", "ns"] {
+        let Some(size) = duration_unit_ns(unit) else {
+            continue;
+        };
+        if rest >= size {
+            out.push_str(&format!("{}{unit}", rest / size));
+            rest %= size;
+        }
+    }
+    out
 }
 
 /// Parses a duration into a `std::time::Duration` (negative durations are refused).

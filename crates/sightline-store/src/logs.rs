@@ -443,9 +443,10 @@ impl LogStore {
         }
         let t = tenant.clone();
         let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, StoreError> {
+            let mut keys = seg::KeyDict::default();
             let mut merged: BTreeMap<Labels, Vec<seg::Row>> = BTreeMap::new();
             for f in &files {
-                let (_, streams) = seg::decode_all(f)?;
+                let (_, streams) = seg::decode_all(f, &mut keys)?;
                 for s in streams {
                     merged.entry(s.labels).or_default().extend(s.rows);
                 }
@@ -457,7 +458,8 @@ impl LogStore {
                     StreamRows { labels, rows }
                 })
                 .collect();
-            seg::encode_segment(&t, &streams)
+            let refs: Vec<seg::StreamRef<'_>> = streams.iter().map(|s| s.as_ref(&keys)).collect();
+            seg::encode_segment(&t, &refs)
         })
         .await
         .map_err(|e| StoreError::io("compact segments", e))??;

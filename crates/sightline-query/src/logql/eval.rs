@@ -377,6 +377,7 @@ impl Run<'_> {
                 timestamp_ns: ts,
                 labels: state.output_labels(&[]),
                 metadata: state.output_metadata(),
+                parsed: state.output_parsed(),
                 line: state.line.into_owned(),
             });
             ControlFlow::Continue(())
@@ -387,6 +388,7 @@ impl Run<'_> {
                 timestamp_ns: item.timestamp_ns,
                 line: item.line,
                 metadata: item.metadata,
+                parsed: item.parsed,
             });
         }
         Ok(streams
@@ -404,6 +406,7 @@ struct HeapItem {
     labels: Labels,
     line: String,
     metadata: Vec<(String, String)>,
+    parsed: Vec<(String, String)>,
 }
 
 /// At most `limit` entries: the greatest (`Newest`) or least (`Oldest`); the root is always

@@ -51,6 +51,8 @@ pub struct ProcessedEntry {
     pub labels: Labels,
     pub line: String,
     pub metadata: Vec<(String, String)>,
+    /// The labels the pipeline added, also in `labels`.
+    pub parsed: Vec<(String, String)>,
 }
 
 impl Pipeline {
@@ -71,6 +73,7 @@ impl Pipeline {
         Some(ProcessedEntry {
             labels: state.output_labels(&[]),
             metadata: state.output_metadata(),
+            parsed: state.output_parsed(),
             line: state.line.into_owned(),
         })
     }
@@ -240,6 +243,18 @@ impl<'a> EntryState<'a> {
             pairs.push((ERROR_DETAILS_LABEL, d));
         }
         Labels::from_pairs(pairs)
+    }
+
+    /// The labels the pipeline added: extracted or formatted ones and the error labels.
+    pub fn output_parsed(&self) -> Vec<(String, String)> {
+        let mut out = self.parsed.clone();
+        if let Some(e) = &self.error {
+            out.push((ERROR_LABEL.to_string(), e.clone()));
+        }
+        if let Some(d) = &self.error_details {
+            out.push((ERROR_DETAILS_LABEL.to_string(), d.clone()));
+        }
+        out
     }
 
     /// Structured metadata minus what was dropped or overridden.

@@ -11,82 +11,10 @@
 /// Longest number text either parser considers; longer input is refused, not truncated.
 const NUMBER_TEXT_BYTES_MAX: usize = 64;
 
-/// Nanoseconds in one unit of a duration suffix.
-fn duration_unit_ns(unit: &str) -> Option<i128> {
-    const S: i128 = 1_000_000_000;
-    Some(match unit {
-        "ns" => 1,
-        "us" | "µs" | "μs" => 1_000,
-        "ms" => 1_000_000,
-        "s" => S,
-        "m" => 60 * S,
-        "h" => 3_600 * S,
-        "d" => 86_400 * S,
-        "w" => 7 * 86_400 * S,
-        "y" => 365 * 86_400 * S,
-        _ => return None,
-    })
-}
-
-/// Parses a Go-style duration (plus `d`, `w`, `y`) into nanoseconds.
+/// Parses a Go-style duration (plus `d`, `w`, `y`) into nanoseconds: the model's parser,
+/// which every part of Sightline shares.
 pub fn parse_duration_ns(text: &str) -> Option<i64> {
-    if text.is_empty() || text.len() > NUMBER_TEXT_BYTES_MAX {
-        return None;
-    }
-    let (negative, mut rest) = match text.as_bytes()[0] {
-        b'-' => (true, &text[1..]),
-        b'+' => (false, &text[1..]),
-        _ => (false, text),
-    };
-    if rest == "0" {
-        return Some(0);
-    }
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total: i128 = 0;
-    while !rest.is_empty() {
-        let int_end = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let int_part = &rest[..int_end];
-        rest = &rest[int_end..];
-        let mut frac_part = "";
-        if let Some(after_dot) = rest.strip_prefix('.') {
-            let frac_end = after_dot
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(after_dot.len());
-            frac_part = &after_dot[..frac_end];
-            rest = &after_dot[frac_end..];
-        }
-        if int_part.is_empty() && frac_part.is_empty() {
-            return None;
-        }
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit_ns = duration_unit_ns(&rest[..unit_end])?;
-        rest = &rest[unit_end..];
-        let int_value: i128 = if int_part.is_empty() {
-            0
-        } else {
-            int_part.parse().ok()?
-        };
-        let mut frac: i128 = 0;
-        let mut scale: i128 = 1;
-        for digit in frac_part.bytes().take(18) {
-            frac = frac * 10 + i128::from(digit - b'0');
-            scale *= 10;
-        }
-        total = total
-            .checked_add(int_value.checked_mul(unit_ns)?)?
-            .checked_add(frac * unit_ns / scale)?;
-        if total > i128::from(i64::MAX) {
-            return None;
-        }
-    }
-    let total = i64::try_from(total).ok()?;
-    Some(if negative { -total } else { total })
+    sightline_model::duration::parse_duration_ns(text).ok()
 }
 
 /// Parses a human byte size (`20KB`, `1.5 MiB`, `300`, `10b`) into bytes.
@@ -124,29 +52,7 @@ pub fn parse_bytes(text: &str) -> Option<u64> {
     Some(bytes as u64)
 }
 
-/// Formats nanoseconds the way Prometheus prints a range (`5m`, `1h30m`, `250ms`), for
-/// `Display` of the syntax tree; the output parses back to the same value.
-pub fn format_duration_ns(ns: i64) -> String {
-    if ns == 0 {
-        return "0s".to_string();
-    }
-    let mut out = String::new();
-    let mut rest = i128::from(ns);
-    if rest < 0 {
-        out.push('-');
-        rest = -rest;
-    }
-    for unit in ["y", "w", "d", "h", "m", "s", "ms", "us", "ns"] {
-        let Some(size) = duration_unit_ns(unit) else {
-            continue;
-        };
-        if rest >= size {
-            out.push_str(&format!("{}{unit}", rest / size));
-            rest %= size;
-        }
-    }
-    out
-}
+pub use sightline_model::duration::format_duration_ns;
 
 #[cfg(test)]
 mod tests {

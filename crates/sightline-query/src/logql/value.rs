@@ -44,6 +44,10 @@ pub struct StreamEntry {
     pub line: String,
     /// Structured metadata, minus fields dropped by the pipeline.
     pub metadata: Vec<(String, String)>,
+    /// Labels the pipeline added (parsers, `label_format`, `__error__`); they are also in
+    /// the result's `labels`, and are listed here so the API can report them apart from the
+    /// stream's own labels, as Loki's `categorize-labels` encoding does.
+    pub parsed: Vec<(String, String)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -11,7 +11,7 @@ use sightline_model::log::{LogEntryRef, LogSelection};
 use sightline_model::matcher::matches_all;
 use sightline_model::{LabelMatcher, Labels, LogRecord, TenantId};
 
-use crate::segment::logs::{Row, StreamRows};
+use crate::segment::logs::{KeyDict, Row, StreamRef, StreamRows};
 use crate::segment::partition_of;
 
 #[derive(Default)]
@@ -25,6 +25,7 @@ pub struct LogHead {
 struct TenantHead {
     index: HashMap<Labels, usize>,
     streams: Vec<StreamRows>,
+    keys: KeyDict,
 }
 
 impl LogHead {
@@ -49,11 +50,7 @@ impl LogHead {
                     head.streams.len() - 1
                 }
             };
-            let row = Row {
-                ts_ns: r.timestamp_ns,
-                line: r.line,
-                metadata: r.metadata,
-            };
+            let row = Row::new(r.timestamp_ns, &r.line, &r.metadata, &mut head.keys);
             self.raw_bytes += row.raw_bytes();
             self.rows += 1;
             head.streams[idx].rows.push(row);
@@ -69,6 +66,7 @@ impl LogHead {
         let Some(head) = self.tenants.get(&sel.tenant) else {
             return ControlFlow::Continue(());
         };
+        let mut metadata = Vec::new();
         for stream in &head.streams {
             if !matches_all(&sel.matchers, &stream.labels) {
                 continue;
@@ -77,10 +75,13 @@ impl LogHead {
                 if row.ts_ns < sel.start_ns || row.ts_ns >= sel.end_ns {
                     continue;
                 }
+                if sel.need_metadata {
+                    row.metadata_into(&head.keys, &mut metadata);
+                }
                 let entry = LogEntryRef {
                     timestamp_ns: row.ts_ns,
-                    line: &row.line,
-                    metadata: &row.metadata,
+                    line: if sel.need_line { row.line() } else { "" },
+                    metadata: &metadata,
                 };
                 visit(&stream.labels, &entry)?;
             }
@@ -112,30 +113,29 @@ impl LogHead {
     }
 
     /// Splits the head into what each segment of a flush holds: per tenant and day
-    /// partition, streams sorted by labels, rows by time.
-    pub fn partitions(&self) -> BTreeMap<(TenantId, i64), Vec<StreamRows>> {
-        let mut out: BTreeMap<(TenantId, i64), BTreeMap<&Labels, Vec<Row>>> = BTreeMap::new();
+    /// partition, streams sorted by labels, rows by time; borrowed, not copied.
+    pub fn partitions(&self) -> BTreeMap<(TenantId, i64), Vec<StreamRef<'_>>> {
+        type Streams<'a> = BTreeMap<&'a Labels, Vec<&'a Row>>;
+        let mut out: BTreeMap<(TenantId, i64), (&KeyDict, Streams<'_>)> = BTreeMap::new();
         for (tenant, head) in &self.tenants {
             for s in &head.streams {
                 for row in &s.rows {
                     out.entry((tenant.clone(), partition_of(row.ts_ns)))
-                        .or_default()
+                        .or_insert_with(|| (&head.keys, BTreeMap::new()))
+                        .1
                         .entry(&s.labels)
                         .or_default()
-                        .push(row.clone());
+                        .push(row);
                 }
             }
         }
         out.into_iter()
-            .map(|(key, streams)| {
+            .map(|(key, (keys, streams))| {
                 let streams = streams
                     .into_iter()
                     .map(|(labels, mut rows)| {
                         rows.sort_by_key(|r| r.ts_ns);
-                        StreamRows {
-                            labels: labels.clone(),
-                            rows,
-                        }
+                        StreamRef { labels, rows, keys }
                     })
                     .collect();
                 (key, streams)

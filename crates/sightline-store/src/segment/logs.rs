@@ -27,6 +27,10 @@ use serde::{Deserialize, Serialize};
 
 use sightline_model::{LabelMatcher, Labels, TenantId};
 
+mod row;
+
+pub use row::{KeyDict, Row};
+
 use super::bloom::{self, Bloom};
 use crate::StoreError;
 use crate::codec::{self, Reader};
@@ -46,27 +50,7 @@ const FOOTER_BYTES_MAX: usize = 256 << 20;
 /// zstd level: 3 is zstd's default, the knee of ratio against speed.
 const ZSTD_LEVEL: i32 = 3;
 
-/// One row as the head keeps it and a segment stores it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Row {
-    pub ts_ns: i64,
-    pub line: String,
-    pub metadata: Vec<(String, String)>,
-}
-
-impl Row {
-    /// Bytes of payload, for head accounting.
-    pub fn raw_bytes(&self) -> usize {
-        self.line.len()
-            + self
-                .metadata
-                .iter()
-                .map(|(k, v)| k.len() + v.len())
-                .sum::<usize>()
-    }
-}
-
-/// A stream's rows, sorted by time.
+/// A stream's rows, sorted by time (metadata names in a `KeyDict` kept beside them).
 #[derive(Clone, Debug, PartialEq)]
 pub struct StreamRows {
     pub labels: Labels,
@@ -112,8 +96,26 @@ pub struct SegmentFooter {
     pub blocks: Vec<BlockMeta>,
 }
 
+/// A stream's rows by reference, sorted by time: what a flush or compaction encodes, so
+/// rows are not copied out of the head.
+pub struct StreamRef<'a> {
+    pub labels: &'a Labels,
+    pub rows: Vec<&'a Row>,
+    pub keys: &'a KeyDict,
+}
+
+impl StreamRows {
+    pub fn as_ref<'a>(&'a self, keys: &'a KeyDict) -> StreamRef<'a> {
+        StreamRef {
+            labels: &self.labels,
+            rows: self.rows.iter().collect(),
+            keys,
+        }
+    }
+}
+
 /// Encodes streams (sorted by labels, rows by time) into a segment file.
-pub fn encode_segment(tenant: &TenantId, streams: &[StreamRows]) -> Result<Vec<u8>, StoreError> {
+pub fn encode_segment(tenant: &TenantId, streams: &[StreamRef<'_>]) -> Result<Vec<u8>, StoreError> {
     let mut out = Vec::with_capacity(1 << 20);
     out.extend_from_slice(SEGMENT_MAGIC);
     let mut footer = SegmentFooter {
@@ -128,7 +130,7 @@ pub fn encode_segment(tenant: &TenantId, streams: &[StreamRows]) -> Result<Vec<u
     let mut block = BlockBuilder::default();
     for (stream_idx, stream) in streams.iter().enumerate() {
         for row in &stream.rows {
-            block.push(stream_idx as u32, row);
+            block.push(stream_idx as u32, row, stream.keys);
             if block.rows.len() >= BLOCK_ROWS_MAX || block.raw_bytes >= BLOCK_RAW_BYTES_MAX {
                 footer.blocks.push(block.finish(&mut out)?);
                 block = BlockBuilder::default();
@@ -156,14 +158,14 @@ pub fn encode_segment(tenant: &TenantId, streams: &[StreamRows]) -> Result<Vec<u
 
 #[derive(Default)]
 struct BlockBuilder<'a> {
-    rows: Vec<(u32, &'a Row)>,
+    rows: Vec<(u32, &'a Row, &'a KeyDict)>,
     raw_bytes: usize,
 }
 
 impl<'a> BlockBuilder<'a> {
-    fn push(&mut self, stream: u32, row: &'a Row) {
+    fn push(&mut self, stream: u32, row: &'a Row, keys: &'a KeyDict) {
         self.raw_bytes += row.raw_bytes();
-        self.rows.push((stream, row));
+        self.rows.push((stream, row, keys));
     }
 
     fn finish(self, out: &mut Vec<u8>) -> Result<BlockMeta, StoreError> {
@@ -173,7 +175,7 @@ impl<'a> BlockBuilder<'a> {
         let mut keys: BTreeMap<&str, u32> = BTreeMap::new();
         let mut hashes: HashSet<u64> = HashSet::new();
         let (mut prev, mut min_ts, mut max_ts, mut line_bytes) = (0i64, i64::MAX, i64::MIN, 0u64);
-        for (stream, row) in &self.rows {
+        for (stream, row, dict) in &self.rows {
             match runs.last_mut() {
                 Some(run) if run.stream == *stream => {
                     run.rows += 1;
@@ -191,21 +193,22 @@ impl<'a> BlockBuilder<'a> {
             prev = row.ts_ns;
             min_ts = min_ts.min(row.ts_ns);
             max_ts = max_ts.max(row.ts_ns);
-            codec::put_bytes(&mut line_raw, row.line.as_bytes());
-            line_bytes += row.line.len() as u64;
-            for t in bloom::tokens(&row.line) {
+            let line = row.line();
+            codec::put_bytes(&mut line_raw, line.as_bytes());
+            line_bytes += line.len() as u64;
+            for t in bloom::tokens(line) {
                 hashes.insert(bloom::hash_key(t));
             }
-            for (k, v) in &row.metadata {
-                keys.entry(k.as_str()).or_insert(0);
+            for (k, v) in row.metadata(dict) {
+                keys.entry(k).or_insert(0);
                 hashes.insert(bloom::hash_pair(k, v));
             }
         }
         let keys: Vec<&str> = keys.into_keys().collect();
         let mut meta_raw = Vec::new();
         for key in &keys {
-            for (_, row) in &self.rows {
-                match row.metadata.iter().find(|(k, _)| k == key) {
+            for (_, row, dict) in &self.rows {
+                match row.metadata(dict).find(|(k, _)| k == key) {
                     Some((_, v)) => {
                         codec::put_uvarint(&mut meta_raw, v.len() as u64 + 1);
                         meta_raw.extend_from_slice(v.as_bytes());
@@ -456,8 +459,12 @@ pub fn select_streams(streams: &[Labels], matchers: &[LabelMatcher]) -> Vec<bool
         .collect()
 }
 
-/// Decodes every row of a whole segment file (for compaction and tests).
-pub fn decode_all(file: &[u8]) -> Result<(SegmentFooter, Vec<StreamRows>), StoreError> {
+/// Decodes every row of a whole segment file (for compaction and tests), interning metadata
+/// names in `keys`.
+pub fn decode_all(
+    file: &[u8],
+    keys: &mut KeyDict,
+) -> Result<(SegmentFooter, Vec<StreamRows>), StoreError> {
     if !file.starts_with(SEGMENT_MAGIC) {
         return Err(StoreError::Corrupt("logs segment: bad magic".into()));
     }
@@ -487,11 +494,8 @@ pub fn decode_all(file: &[u8]) -> Result<(SegmentFooter, Vec<StreamRows>), Store
         for run in &b.runs {
             for _ in 0..run.rows {
                 block.metadata_into(row, &mut meta_buf);
-                streams[run.stream as usize].rows.push(Row {
-                    ts_ns: block.ts[row],
-                    line: block.line(row).to_string(),
-                    metadata: std::mem::take(&mut meta_buf),
-                });
+                let r = Row::new(block.ts[row], block.line(row), &meta_buf, keys);
+                streams[run.stream as usize].rows.push(r);
                 row += 1;
             }
         }

@@ -15,13 +15,16 @@ fn now_ns() -> i64 {
 
 pub async fn query(args: LogsQueryArgs) -> Result<()> {
     let api = Api::new(&args.server)?;
+    // One reading of the clock, so `start` is exactly `--since` before `end` and a metric
+    // query's last step lands on `end`.
+    let now = now_ns();
     let end = match &args.end {
         Some(e) => e.clone(),
-        None => now_ns().to_string(),
+        None => now.to_string(),
     };
     let start = match &args.start {
         Some(s) => s.clone(),
-        None => (now_ns() - parse_duration_ns(&args.since).context("--since")?).to_string(),
+        None => (now - parse_duration_ns(&args.since).context("--since")?).to_string(),
     };
     let mut params = vec![
         ("query", args.query.clone()),

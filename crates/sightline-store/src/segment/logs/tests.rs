@@ -3,22 +3,64 @@ use proptest::prelude::*;
 use super::*;
 use sightline_model::MatchOp;
 
-fn stream(service: &str, rows: Vec<Row>) -> StreamRows {
-    StreamRows {
-        labels: Labels::from_pairs([("service", service)]),
-        rows,
-    }
-}
+/// A row as plain values, for building inputs and comparing outputs.
+type Plain = (i64, String, Vec<(String, String)>);
+type PlainStream = (String, Vec<Plain>);
 
-fn row(ts_ns: i64, line: &str, meta: &[(&str, &str)]) -> Row {
-    Row {
+fn row(ts_ns: i64, line: &str, meta: &[(&str, &str)]) -> Plain {
+    (
         ts_ns,
-        line: line.into(),
-        metadata: meta
-            .iter()
+        line.into(),
+        meta.iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
-    }
+    )
+}
+
+fn build(streams: &[PlainStream], keys: &mut KeyDict) -> Vec<StreamRows> {
+    streams
+        .iter()
+        .map(|(service, rows)| StreamRows {
+            labels: Labels::from_pairs([("service", service.as_str())]),
+            rows: rows
+                .iter()
+                .map(|(ts, line, meta)| Row::new(*ts, line, meta, keys))
+                .collect(),
+        })
+        .collect()
+}
+
+fn plain(streams: &[StreamRows], keys: &KeyDict) -> Vec<PlainStream> {
+    streams
+        .iter()
+        .map(|s| {
+            let rows = s
+                .rows
+                .iter()
+                .map(|r| {
+                    let meta = r
+                        .metadata(keys)
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect();
+                    (r.ts_ns, r.line().to_string(), meta)
+                })
+                .collect();
+            (s.labels.get("service").unwrap_or("").to_string(), rows)
+        })
+        .collect()
+}
+
+fn encode(streams: &[PlainStream]) -> Vec<u8> {
+    let mut keys = KeyDict::default();
+    let rows = build(streams, &mut keys);
+    let refs: Vec<StreamRef<'_>> = rows.iter().map(|s| s.as_ref(&keys)).collect();
+    encode_segment(&tenant(), &refs).expect("encode")
+}
+
+fn decode(file: &[u8]) -> (SegmentFooter, Vec<PlainStream>) {
+    let mut keys = KeyDict::default();
+    let (footer, streams) = decode_all(file, &mut keys).expect("decode");
+    (footer, plain(&streams, &keys))
 }
 
 fn tenant() -> TenantId {
@@ -28,41 +70,37 @@ fn tenant() -> TenantId {
 #[test]
 fn segment_round_trips_rows_and_sorts_metadata_by_name() {
     let streams = vec![
-        stream(
-            "api",
+        (
+            "api".to_string(),
             vec![row(10, "a", &[("z", "1"), ("a", "2")]), row(20, "b", &[])],
         ),
-        stream("web", vec![row(5, "c", &[("a", "3")])]),
+        ("web".to_string(), vec![row(5, "c", &[("a", "3")])]),
     ];
-    let file = encode_segment(&tenant(), &streams).expect("encode");
-    let (footer, back) = decode_all(&file).expect("decode");
+    let (footer, back) = decode(&encode(&streams));
     assert_eq!((footer.min_ts, footer.max_ts, footer.rows), (5, 20, 3));
-    assert_eq!(
-        back[0].rows[0].metadata,
-        vec![("a".to_string(), "2".to_string()), ("z".into(), "1".into())]
-    );
-    assert_eq!(back[0].rows[1], streams[0].rows[1]);
+    assert_eq!(back[0].1[0], row(10, "a", &[("a", "2"), ("z", "1")]));
+    assert_eq!(back[0].1[1], streams[0].1[1]);
     assert_eq!(back[1], streams[1]);
 }
 
 #[test]
 fn corrupt_segments_are_errors_not_panics() {
-    let streams = vec![stream(
-        "api",
+    let file = encode(&[(
+        "api".to_string(),
         vec![row(1, "hello world", &[("request_id", "r1")])],
-    )];
-    let file = encode_segment(&tenant(), &streams).expect("encode");
+    )]);
+    let mut keys = KeyDict::default();
     for i in 0..file.len() {
         let mut bad = file.clone();
         bad[i] ^= 0x40;
-        let _ = decode_all(&bad);
-        let _ = decode_all(&file[..i]);
+        let _ = decode_all(&bad, &mut keys);
+        let _ = decode_all(&file[..i], &mut keys);
     }
 }
 
 #[test]
 fn blooms_prune_blocks_by_needle_and_metadata() {
-    let rows: Vec<Row> = (0..100)
+    let rows: Vec<Plain> = (0..100)
         .map(|i| {
             row(
                 i,
@@ -71,8 +109,7 @@ fn blooms_prune_blocks_by_needle_and_metadata() {
             )
         })
         .collect();
-    let file = encode_segment(&tenant(), &[stream("api", rows)]).expect("encode");
-    let (footer, _) = decode_all(&file).expect("decode");
+    let (footer, _) = decode(&encode(&[("api".to_string(), rows)]));
     let b = &footer.blocks[0];
     let sel = vec![true];
     let may = |lines: &[&str], meta: &[(&str, &str)]| {
@@ -100,47 +137,40 @@ fn blooms_prune_blocks_by_needle_and_metadata() {
     );
 }
 
-fn arb_row() -> impl Strategy<Value = Row> {
+fn arb_row() -> impl Strategy<Value = Plain> {
     (
         -1_000_000i64..1_000_000,
         "[a-z0-9 /=-]{0,40}",
         proptest::collection::btree_map("[a-c]", "[a-z0-9-]{0,8}", 0..3),
     )
-        .prop_map(|(ts_ns, line, meta)| Row {
-            ts_ns,
-            line,
-            metadata: meta.into_iter().collect(),
-        })
+        .prop_map(|(ts_ns, line, meta)| (ts_ns, line, meta.into_iter().collect()))
 }
 
 proptest! {
     #[test]
     fn any_streams_round_trip(
-        mut streams in proptest::collection::btree_map("[a-d]{1,3}", proptest::collection::vec(arb_row(), 1..50), 1..5)
+        streams in proptest::collection::btree_map("[a-d]{1,3}", proptest::collection::vec(arb_row(), 1..50), 1..5)
     ) {
-        let streams: Vec<StreamRows> = std::mem::take(&mut streams)
+        let streams: Vec<PlainStream> = streams
             .into_iter()
             .map(|(s, mut rows)| {
-                rows.sort_by_key(|r| r.ts_ns);
-                stream(&s, rows)
+                rows.sort_by_key(|r| r.0);
+                (s, rows)
             })
             .collect();
-        let file = encode_segment(&tenant(), &streams).expect("encode");
-        let (_, back) = decode_all(&file).expect("decode");
+        let (_, back) = decode(&encode(&streams));
         prop_assert_eq!(back, streams);
     }
 
     #[test]
     fn bloom_never_prunes_a_block_holding_the_needle(rows in proptest::collection::vec(arb_row(), 1..40), pick in 0usize..40) {
         let mut rows = rows;
-        rows.sort_by_key(|r| r.ts_ns);
-        let file = encode_segment(&tenant(), &[stream("s", rows.clone())]).expect("encode");
-        let (footer, _) = decode_all(&file).expect("decode");
+        rows.sort_by_key(|r| r.0);
+        let (footer, _) = decode(&encode(&[("s".to_string(), rows.clone())]));
         let r = &rows[pick % rows.len()];
         let sel = vec![true];
-        let needle = r.line.clone();
-        let meta: Vec<(String, String)> = r.metadata.iter().take(1).cloned().collect();
-        let b = footer.blocks.iter().find(|b| b.min_ts <= r.ts_ns && r.ts_ns <= b.max_ts).expect("block");
-        prop_assert!(block_may_match(b, &sel, &footer.streams, r.ts_ns, r.ts_ns + 1, &[needle], &meta));
+        let meta: Vec<(String, String)> = r.2.iter().take(1).cloned().collect();
+        let b = footer.blocks.iter().find(|b| b.min_ts <= r.0 && r.0 <= b.max_ts).expect("block");
+        prop_assert!(block_may_match(b, &sel, &footer.streams, r.0, r.0 + 1, std::slice::from_ref(&r.1), &meta));
     }
 }
