@@ -3,7 +3,7 @@
 //! - live: the async runtime schedules and answers (this handler ran); 200 unless the
 //!   process is wedged, which a prober sees as a time-out.
 //! - ready: start-up has finished, the server is not shutting down, and the WAL and data
-//!   directories are writable (a probe file is written and removed).
+//!   directories and the object store are writable (a probe is written and removed).
 //! - startup: WAL replay has finished.
 
 use axum::Json;
@@ -56,12 +56,7 @@ pub async fn ready(State(state): State<SharedState>) -> Response {
         Ok(())
     };
     let writable = match state.try_store() {
-        Some(s) => {
-            let s = s.clone();
-            tokio::task::spawn_blocking(move || s.check_writable().map_err(|e| e.to_string()))
-                .await
-                .unwrap_or_else(|e| Err(e.to_string()))
-        }
+        Some(s) => s.check_writable().await.map_err(|e| e.to_string()),
         None => Err("store not open".to_string()),
     };
     answer(vec![

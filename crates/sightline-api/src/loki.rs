@@ -324,19 +324,20 @@ pub fn result_json(result: QueryResult, categorize: bool, started: Instant) -> V
 }
 
 fn streams_json(streams: Vec<logql::StreamResult>, categorize: bool) -> Value {
-    let entry = |ts: i64, line: &str| -> Vec<Value> { vec![json!(ts.to_string()), json!(line)] };
-    if categorize {
-        // The stream is the stream's own labels; what the pipeline added goes with each
-        // entry under "parsed", metadata under "structuredMetadata".
-        let mut grouped: BTreeMap<Labels, Vec<Value>> = BTreeMap::new();
-        let mut order: Vec<Labels> = Vec::new();
-        for s in streams {
-            for e in s.entries {
-                let mut labels = s.labels.clone();
+    // With categorize-labels, the stream is the stream's own labels, and what the pipeline
+    // added ("parsed") and the structured metadata travel with each entry. Without it,
+    // metadata joins the stream labels (labels win a clash), splitting streams as Loki does.
+    // Either way entries regroup under their label sets in the order they came.
+    let mut grouped: BTreeMap<Labels, Vec<Value>> = BTreeMap::new();
+    let mut order: Vec<Labels> = Vec::new();
+    for s in streams {
+        for e in s.entries {
+            let mut labels = s.labels.clone();
+            let mut value = vec![json!(e.timestamp_ns.to_string()), json!(e.line)];
+            if categorize {
                 for (k, _) in &e.parsed {
                     labels.remove(k);
                 }
-                let mut v = entry(e.timestamp_ns, &e.line);
                 let mut extra = Map::new();
                 if !e.metadata.is_empty() {
                     extra.insert("structuredMetadata".into(), pairs_json(&e.metadata));
@@ -345,52 +346,29 @@ fn streams_json(streams: Vec<logql::StreamResult>, categorize: bool) -> Value {
                     extra.insert("parsed".into(), pairs_json(&e.parsed));
                 }
                 if !extra.is_empty() {
-                    v.push(Value::Object(extra));
+                    value.push(Value::Object(extra));
                 }
-                grouped
-                    .entry(labels.clone())
-                    .or_insert_with(|| {
-                        order.push(labels);
-                        Vec::new()
-                    })
-                    .push(Value::Array(v));
+            } else {
+                for (k, v) in &e.metadata {
+                    if labels.get(k).is_none() {
+                        labels.set(k, v);
+                    }
+                }
             }
-        }
-        return Value::Array(
-            order
-                .into_iter()
-                .filter_map(|l| {
-                    grouped
-                        .remove(&l)
-                        .map(|values| json!({"stream": labels_json(&l), "values": values}))
+            grouped
+                .entry(labels.clone())
+                .or_insert_with(|| {
+                    order.push(labels);
+                    Vec::new()
                 })
-                .collect(),
-        );
-    }
-    // Without the flag, metadata joins the stream labels (labels win on a clash), and entries
-    // regroup under the merged label sets, in the order they came.
-    let mut merged: BTreeMap<Labels, Vec<Value>> = BTreeMap::new();
-    let mut order: Vec<Labels> = Vec::new();
-    for s in streams {
-        for e in s.entries {
-            let mut labels = s.labels.clone();
-            for (k, v) in &e.metadata {
-                if labels.get(k).is_none() {
-                    labels.set(k, v);
-                }
-            }
-            let slot = merged.entry(labels.clone()).or_insert_with(|| {
-                order.push(labels);
-                Vec::new()
-            });
-            slot.push(Value::Array(entry(e.timestamp_ns, &e.line)));
+                .push(Value::Array(value));
         }
     }
     Value::Array(
         order
             .into_iter()
             .filter_map(|l| {
-                merged
+                grouped
                     .remove(&l)
                     .map(|values| json!({"stream": labels_json(&l), "values": values}))
             })

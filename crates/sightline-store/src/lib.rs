@@ -71,6 +71,7 @@ impl StoreConfig {
 pub struct Store {
     config: StoreConfig,
     wal: Wal,
+    objects: object::Objects,
     logs: LogStore,
     flush_lock: Mutex<Instant>,
     started: AtomicBool,
@@ -95,7 +96,7 @@ impl Store {
             .map_err(|e| StoreError::io("create data dir", e))?;
         let objects = object::open(&config.data_dir, config.object_store_url.as_deref())?;
         let checkpoint = checkpoint::read(&config.data_dir)?;
-        let logs = LogStore::new(objects, metrics.clone());
+        let logs = LogStore::new(objects.clone(), metrics.clone());
         logs.load_segments(checkpoint).await?;
         let wal_dir = wal::wal_dir(&config.data_dir);
         std::fs::create_dir_all(&wal_dir).map_err(|e| StoreError::io("create wal dir", e))?;
@@ -127,6 +128,7 @@ impl Store {
         let store = Arc::new(Self {
             config,
             wal,
+            objects,
             logs,
             flush_lock: Mutex::new(Instant::now()),
             started: AtomicBool::new(true),
@@ -239,18 +241,34 @@ impl Store {
         self.logs.apply_retention(cutoff).await
     }
 
-    /// Checks that the WAL dir and the data dir are writable, for readiness.
-    pub fn check_writable(&self) -> Result<(), StoreError> {
-        for dir in [
+    /// Checks, for readiness, that the WAL directory and the data directory take a file and
+    /// the object store takes an object (each written and removed again).
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        let dirs = [
             wal::wal_dir(&self.config.data_dir),
             self.config.data_dir.clone(),
-        ] {
-            let probe = dir.join(".ready-probe");
-            std::fs::write(&probe, b"ok")
-                .and_then(|_| std::fs::remove_file(&probe))
-                .map_err(|e| StoreError::io(&format!("write to {}", dir.display()), e))?;
-        }
-        Ok(())
+        ];
+        tokio::task::spawn_blocking(move || {
+            for dir in dirs {
+                let probe = dir.join(".ready-probe");
+                std::fs::write(&probe, b"ok")
+                    .and_then(|_| std::fs::remove_file(&probe))
+                    .map_err(|e| StoreError::io(&format!("write to {}", dir.display()), e))?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .map_err(|e| StoreError::io("probe directories", e))??;
+        use object_store::ObjectStoreExt;
+        let probe = object_store::path::Path::from("_sightline/ready-probe");
+        self.objects
+            .put(&probe, bytes::Bytes::from_static(b"ok").into())
+            .await
+            .map_err(|e| StoreError::io("write to the object store", e))?;
+        self.objects
+            .delete(&probe)
+            .await
+            .map_err(|e| StoreError::io("delete from the object store", e))
     }
 }
 
