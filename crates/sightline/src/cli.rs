@@ -29,6 +29,17 @@ pub enum Command {
     /// Validate configuration.
     #[command(subcommand)]
     Check(CheckCommand),
+    /// Look inside on-disk files.
+    #[command(subcommand)]
+    Inspect(InspectCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum InspectCommand {
+    /// Where a logs segment's bytes go: rows, blocks, columns, and each metadata field.
+    Segment {
+        file: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]

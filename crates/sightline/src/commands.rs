@@ -1,11 +1,12 @@
 //! What each subcommand does.
 
 mod import;
+mod inspect;
 mod logs;
 
 use anyhow::Result;
 
-use crate::cli::{CheckCommand, Cli, Command, ImportCommand, LogsCommand};
+use crate::cli::{CheckCommand, Cli, Command, ImportCommand, InspectCommand, LogsCommand};
 
 pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
@@ -13,6 +14,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Logs(LogsCommand::Query(args)) => logs::query(args).await,
         Command::Logs(LogsCommand::Tail(args)) => logs::tail(args).await,
         Command::Import(ImportCommand::Logs(args)) => import::logs(args).await,
+        Command::Inspect(InspectCommand::Segment { file }) => inspect::segment(&file),
         Command::Check(CheckCommand::Config { file }) => {
             crate::config::load(&file)?;
             println!("{}: ok", file.display());
