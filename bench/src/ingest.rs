@@ -316,9 +316,13 @@ fn post_batch(
             req = req.header("Content-Encoding", "gzip");
         }
         let sent = Instant::now();
-        let resp = req
-            .send()
-            .with_context(|| format!("POST {url} (batch {k})"))?;
+        let resp = req.send().with_context(|| {
+            format!(
+                "POST {url} (batch {k}, {} body bytes; a server may close the connection on a body \
+                 over its limit before the client can read its 413: try a smaller --batch-lines)",
+                payload.body.len()
+            )
+        })?;
         let status = resp.status();
         let text = resp.text().unwrap_or_default();
         let ms = sent.elapsed().as_secs_f64() * 1e3;

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use sightline_model::{LabelMatcher, Labels, TenantId};
 
+mod metadata;
 mod row;
 
 pub use row::{KeyDict, Row};
@@ -206,16 +207,15 @@ impl<'a> BlockBuilder<'a> {
         }
         let keys: Vec<&str> = keys.into_keys().collect();
         let mut meta_raw = Vec::new();
+        let mut values: Vec<Option<&str>> = Vec::with_capacity(self.rows.len());
         for key in &keys {
-            for (_, row, dict) in &self.rows {
-                match row.metadata(dict).find(|(k, _)| k == key) {
-                    Some((_, v)) => {
-                        codec::put_uvarint(&mut meta_raw, v.len() as u64 + 1);
-                        meta_raw.extend_from_slice(v.as_bytes());
-                    }
-                    None => codec::put_uvarint(&mut meta_raw, 0),
-                }
-            }
+            values.clear();
+            values.extend(
+                self.rows
+                    .iter()
+                    .map(|(_, row, dict)| row.metadata(dict).find(|(k, _)| k == key).map(|(_, v)| v)),
+            );
+            metadata::encode_values(&mut meta_raw, &values);
         }
         let ts_z = codec::zstd_compress(&ts_raw, ZSTD_LEVEL)?;
         let line_z = codec::zstd_compress(&line_raw, ZSTD_LEVEL)?;
@@ -309,6 +309,7 @@ pub struct DecodedBlock {
     pub ts: Vec<i64>,
     line_buf: Vec<u8>,
     line_spans: Vec<(u32, u32)>,
+    /// The metadata values' text, decoded.
     meta_buf: Vec<u8>,
     /// Per key, per row: span of the value in `meta_buf`, or `None`.
     meta_spans: Vec<Vec<Option<(u32, u32)>>>,
@@ -389,23 +390,10 @@ pub fn decode_block(
         }
     }
     if cols.metadata {
-        block.meta_buf = codec::zstd_decompress(meta_z, COLUMN_BYTES_MAX)?;
-        let mut r = Reader::new(&block.meta_buf, "metadata column");
+        let raw = codec::zstd_decompress(meta_z, COLUMN_BYTES_MAX)?;
+        let mut r = Reader::new(&raw, "metadata column");
         for _ in &meta.keys {
-            let mut spans = Vec::with_capacity(rows);
-            for _ in 0..rows {
-                let tag = r.uvarint()?;
-                if tag == 0 {
-                    spans.push(None);
-                    continue;
-                }
-                let start = r.pos();
-                let n = usize::try_from(tag - 1).unwrap_or(usize::MAX);
-                let b = r.bytes(n)?;
-                std::str::from_utf8(b)
-                    .map_err(|_| StoreError::Corrupt("metadata column: invalid utf-8".into()))?;
-                spans.push(Some((start as u32, (start + n) as u32)));
-            }
+            let spans = metadata::decode_values(&mut r, rows, &mut block.meta_buf)?;
             block.meta_spans.push(spans);
         }
     }
@@ -551,13 +539,15 @@ pub fn inspect(file: &[u8]) -> Result<SegmentStats, StoreError> {
             .ok_or_else(|| StoreError::Corrupt("logs segment: block past the end".into()))?;
         let block = decode_block(b, bytes, Columns { line: false, metadata: true })?;
         for (key, spans) in block.keys.iter().zip(&block.meta_spans) {
+            let values: Vec<Option<&str>> = spans
+                .iter()
+                .map(|s| s.and_then(|(a, b)| std::str::from_utf8(&block.meta_buf[a as usize..b as usize]).ok()))
+                .collect();
             let mut raw = Vec::new();
-            for (s, e) in spans.iter().flatten() {
-                codec::put_bytes(&mut raw, &block.meta_buf[*s as usize..*e as usize]);
-            }
+            metadata::encode_values(&mut raw, &values);
             let z = codec::zstd_compress(&raw, ZSTD_LEVEL)?;
             let slot = st.metadata_by_name.entry(key.clone()).or_default();
-            slot.0 += raw.len() as u64;
+            slot.0 += values.iter().flatten().map(|v| v.len() as u64).sum::<u64>();
             slot.1 += z.len() as u64;
         }
     }

@@ -1,0 +1,196 @@
+//! The metadata column of a logs block: one sub-column per field name, each with the
+//! cheapest encoding its values allow.
+//!
+//! ```text
+//! for each name of BlockMeta::keys (sorted):
+//!   kind: u8
+//!   kind 0 (text): per row  uvarint(len + 1) │ UTF-8 bytes       (0 = absent)
+//!   kind 1 (hex):  per row  uvarint(n + 1)   │ n bytes            (0 = absent)
+//!   kind 2 (uuid): per row  u8 present       │ 16 bytes if 1
+//! ```
+//!
+//! Kind 1 is used when every present value is lowercase hex of even length (trace and span
+//! ids), kind 2 when every present value is a canonical lowercase UUID (request ids): both
+//! store the bytes the text spells, half its size, which zstd cannot get back on its own
+//! from random hex. Decoding rebuilds the exact text.
+
+use crate::StoreError;
+use crate::codec::{self, Reader};
+
+const KIND_TEXT: u8 = 0;
+const KIND_HEX: u8 = 1;
+const KIND_UUID: u8 = 2;
+/// Longest hex value stored as bytes; longer ones stay text.
+const HEX_TEXT_BYTES_MAX: usize = 128;
+
+fn is_lower_hex(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && [8, 13, 18, 23].iter().all(|&i| b[i] == b'-')
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| matches!(i, 8 | 13 | 18 | 23) || c.is_ascii_digit() || (b'a'..=b'f').contains(c))
+}
+
+fn hex_value(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        _ => c - b'a' + 10,
+    }
+}
+
+fn put_hex_bytes(out: &mut Vec<u8>, hex: &[u8]) {
+    for pair in hex.chunks_exact(2) {
+        out.push(hex_value(pair[0]) << 4 | hex_value(pair[1]));
+    }
+}
+
+fn push_hex_text(out: &mut Vec<u8>, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize]);
+        out.push(DIGITS[(b & 15) as usize]);
+    }
+}
+
+/// Appends one name's sub-column for `values` (one per row, `None` = absent).
+pub fn encode_values(out: &mut Vec<u8>, values: &[Option<&str>]) {
+    let present = || values.iter().flatten();
+    let kind = if present().next().is_none() {
+        KIND_TEXT
+    } else if present().all(|v| is_uuid(v)) {
+        KIND_UUID
+    } else if present().all(|v| v.len() % 2 == 0 && v.len() <= HEX_TEXT_BYTES_MAX && is_lower_hex(v)) {
+        KIND_HEX
+    } else {
+        KIND_TEXT
+    };
+    out.push(kind);
+    for v in values {
+        match (kind, v) {
+            (KIND_UUID, None) => out.push(0),
+            (KIND_UUID, Some(v)) => {
+                out.push(1);
+                let hex: Vec<u8> = v.bytes().filter(|&b| b != b'-').collect();
+                put_hex_bytes(out, &hex);
+            }
+            (_, None) => codec::put_uvarint(out, 0),
+            (KIND_HEX, Some(v)) => {
+                codec::put_uvarint(out, v.len() as u64 / 2 + 1);
+                put_hex_bytes(out, v.as_bytes());
+            }
+            (_, Some(v)) => {
+                codec::put_uvarint(out, v.len() as u64 + 1);
+                out.extend_from_slice(v.as_bytes());
+            }
+        }
+    }
+}
+
+/// Decodes one name's sub-column of `rows` rows, appending each value's text to `text` and
+/// returning its span there.
+pub fn decode_values(
+    r: &mut Reader<'_>,
+    rows: usize,
+    text: &mut Vec<u8>,
+) -> Result<Vec<Option<(u32, u32)>>, StoreError> {
+    let kind = r.bytes(1)?[0];
+    let mut spans = Vec::with_capacity(rows);
+    for _ in 0..rows {
+        let start = text.len();
+        let present = match kind {
+            KIND_UUID => match r.bytes(1)?[0] {
+                0 => false,
+                _ => {
+                    let b = r.bytes(16)?;
+                    for (i, chunk) in [&b[0..4], &b[4..6], &b[6..8], &b[8..10], &b[10..16]].iter().enumerate() {
+                        if i > 0 {
+                            text.push(b'-');
+                        }
+                        push_hex_text(text, chunk);
+                    }
+                    true
+                }
+            },
+            KIND_HEX | KIND_TEXT => {
+                let tag = r.uvarint()?;
+                if tag == 0 {
+                    false
+                } else {
+                    let n = usize::try_from(tag - 1).unwrap_or(usize::MAX);
+                    let b = r.bytes(n)?;
+                    if kind == KIND_HEX {
+                        push_hex_text(text, b);
+                    } else {
+                        std::str::from_utf8(b)
+                            .map_err(|_| StoreError::Corrupt("metadata column: invalid utf-8".into()))?;
+                        text.extend_from_slice(b);
+                    }
+                    true
+                }
+            }
+            other => return Err(StoreError::Corrupt(format!("metadata column: unknown kind {other}"))),
+        };
+        let end = u32::try_from(text.len())
+            .map_err(|_| StoreError::Corrupt("metadata column: over 4 GiB of text".into()))?;
+        spans.push(present.then_some((start as u32, end)));
+    }
+    Ok(spans)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn round_trip(values: &[Option<&str>]) -> (u8, Vec<Option<String>>) {
+        let mut out = Vec::new();
+        encode_values(&mut out, values);
+        let mut text = Vec::new();
+        let mut r = Reader::new(&out, "test");
+        let spans = decode_values(&mut r, values.len(), &mut text).expect("decode");
+        assert!(r.is_empty());
+        let got = spans
+            .iter()
+            .map(|s| s.map(|(a, b)| String::from_utf8(text[a as usize..b as usize].to_vec()).expect("utf8")))
+            .collect();
+        (out[0], got)
+    }
+
+    #[test]
+    fn picks_the_cheapest_kind_and_restores_the_text() {
+        let uuid = "6f1c2a3b-4d5e-4f60-8a9b-0c1d2e3f4a5b";
+        let check = |values: &[Option<&str>], kind: u8| {
+            let (k, got) = round_trip(values);
+            assert_eq!(k, kind, "{values:?}");
+            let want: Vec<Option<String>> = values.iter().map(|v| v.map(str::to_string)).collect();
+            assert_eq!(got, want);
+        };
+        check(&[Some(uuid), None, Some(uuid)], KIND_UUID);
+        check(&[Some("4bf92f3577b34da6a3ce929d0e0e4736"), Some("00f067aa0ba902b7"), None], KIND_HEX);
+        check(&[Some("ABCD")], KIND_TEXT);
+        check(&[Some("abc")], KIND_TEXT);
+        check(&[Some(uuid), Some("plain")], KIND_TEXT);
+        check(&[None, None], KIND_TEXT);
+        check(&[Some("")], KIND_HEX);
+    }
+
+    proptest! {
+        #[test]
+        fn any_values_round_trip(values in proptest::collection::vec(proptest::option::of("[0-9a-f-]{0,40}|.{0,10}"), 0..20)) {
+            let refs: Vec<Option<&str>> = values.iter().map(|v| v.as_deref()).collect();
+            let (_, got) = round_trip(&refs);
+            prop_assert_eq!(got, values);
+        }
+
+        #[test]
+        fn decoding_garbage_is_an_error_not_a_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64), rows in 0usize..10) {
+            let mut text = Vec::new();
+            let _ = decode_values(&mut Reader::new(&bytes, "fuzz"), rows, &mut text);
+        }
+    }
+}
