@@ -68,6 +68,20 @@ pub struct LogSelection {
     pub need_line: bool,
     /// Whether the evaluator reads structured metadata; when false a source may pass `&[]`.
     pub need_metadata: bool,
+    /// When set, the evaluator reads only these metadata fields, and a source may pass only
+    /// them (for `sum by (field)`, say, a source need not build every field of every entry).
+    pub metadata_fields: Option<Vec<String>>,
+}
+
+impl LogSelection {
+    /// Whether the evaluator wants metadata field `name`.
+    pub fn wants_metadata_field(&self, name: &str) -> bool {
+        self.need_metadata
+            && self
+                .metadata_fields
+                .as_ref()
+                .is_none_or(|f| f.iter().any(|n| n == name))
+    }
 }
 
 /// One entry as a source hands it to the evaluator; borrowed, so nothing is copied until the

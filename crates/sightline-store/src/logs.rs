@@ -291,10 +291,7 @@ impl LogStore {
         if !selected.iter().any(|x| *x) {
             return Ok(ControlFlow::Continue(()));
         }
-        let cols = Columns {
-            line: sel.need_line,
-            metadata: sel.need_metadata,
-        };
+        let wanted = |k: &str| sel.wants_metadata_field(k);
         let path = s.id.path();
         let mut meta = Vec::new();
         for b in &s.footer.blocks {
@@ -312,6 +309,14 @@ impl LogStore {
                 continue;
             }
             self.metrics.scanned_blocks.inc();
+            // Metadata is decoded only when the block has a field the query reads.
+            let cols = Columns {
+                line: sel.need_line,
+                metadata: b.keys.iter().any(|k| wanted(k)),
+            };
+            if !cols.metadata {
+                meta.clear();
+            }
             let bytes = self
                 .objects
                 .get_range(&path, b.offset..b.offset + u64::from(b.len))
@@ -336,7 +341,7 @@ impl LogStore {
                         continue;
                     }
                     if cols.metadata {
-                        block.metadata_into(r, &mut meta);
+                        block.metadata_into(r, &wanted, &mut meta);
                     }
                     let entry = LogEntryRef {
                         timestamp_ns: ts,

@@ -39,6 +39,7 @@ fn selection(tenant: &str, service: Option<&str>) -> LogSelection {
         metadata_eq: vec![],
         need_line: true,
         need_metadata: true,
+        metadata_fields: None,
     }
 }
 

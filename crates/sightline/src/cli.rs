@@ -37,9 +37,7 @@ pub enum Command {
 #[derive(Subcommand, Debug)]
 pub enum InspectCommand {
     /// Where a logs segment's bytes go: rows, blocks, columns, and each metadata field.
-    Segment {
-        file: PathBuf,
-    },
+    Segment { file: PathBuf },
 }
 
 #[derive(Args, Debug)]

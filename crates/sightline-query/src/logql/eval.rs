@@ -357,6 +357,7 @@ impl Run<'_> {
             metadata_eq: hints.metadata_eq,
             need_line: hints.need_line,
             need_metadata: hints.need_metadata,
+            metadata_fields: hints.metadata_fields,
         };
         let pipeline = Pipeline::new(expr.stages.clone());
         let mut heap = BoundedHeap::new(direction, limit);

@@ -23,6 +23,8 @@ pub(crate) struct Hints {
     pub metadata_eq: Vec<(String, String)>,
     pub need_line: bool,
     pub need_metadata: bool,
+    /// The only metadata fields read, when they are known.
+    pub metadata_fields: Option<Vec<String>>,
 }
 
 /// Hints for a log query, which returns lines and metadata.
@@ -33,6 +35,7 @@ pub(crate) fn log_query_hints(expr: &LogExpr) -> Hints {
         metadata_eq,
         need_line: true,
         need_metadata: true,
+        metadata_fields: None,
     }
 }
 
@@ -41,18 +44,31 @@ pub(crate) fn log_query_hints(expr: &LogExpr) -> Hints {
 pub(crate) fn range_hints(agg: &RangeAggregation, promote: &[String]) -> Hints {
     let (line_contains, metadata_eq) = filter_hints(&agg.log.stages);
     let measures_line = matches!(agg.op, RangeOp::BytesOverTime | RangeOp::BytesRate);
-    let need_metadata = !promote.is_empty()
-        || agg.unwrap.is_some()
-        || agg
-            .log
-            .stages
-            .iter()
-            .any(|s| !matches!(s, Stage::LineFilter(_)));
+    let only_line_filters = agg
+        .log
+        .stages
+        .iter()
+        .all(|s| matches!(s, Stage::LineFilter(_)));
+    let need_metadata = !promote.is_empty() || agg.unwrap.is_some() || !only_line_filters;
+    // With nothing but line filters, the fields read are exactly those a grouping promotes
+    // and the one unwrapped.
+    let unwrap_filters = agg
+        .unwrap
+        .as_ref()
+        .is_some_and(|u| !u.post_filters.is_empty());
+    let metadata_fields = (only_line_filters && !unwrap_filters).then(|| {
+        let mut fields = promote.to_vec();
+        if let Some(u) = &agg.unwrap {
+            fields.push(u.label.clone());
+        }
+        fields
+    });
     Hints {
         line_contains,
         metadata_eq,
         need_line: measures_line || reads_original_line(&agg.log.stages),
         need_metadata,
+        metadata_fields,
     }
 }
 

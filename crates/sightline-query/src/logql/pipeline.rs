@@ -146,7 +146,7 @@ impl<'a> EntryState<'a> {
     }
 
     /// The value of a structured-metadata field that nothing removed or overrode.
-    fn metadata_value(&self, name: &str) -> Option<&str> {
+    pub(crate) fn metadata_value(&self, name: &str) -> Option<&str> {
         if self.removed.iter().any(|r| r == name) || self.parsed.iter().any(|(k, _)| k == name) {
             return None;
         }

@@ -76,7 +76,7 @@ impl LogHead {
                     continue;
                 }
                 if sel.need_metadata {
-                    row.metadata_into(&head.keys, &mut metadata);
+                    row.metadata_into(&head.keys, &|k| sel.wants_metadata_field(k), &mut metadata);
                 }
                 let entry = LogEntryRef {
                     timestamp_ns: row.ts_ns,

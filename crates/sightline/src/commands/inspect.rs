@@ -9,8 +9,20 @@ use sightline_store::segment::logs::inspect;
 pub fn segment(file: &Path) -> Result<()> {
     let bytes = std::fs::read(file).with_context(|| format!("read {}", file.display()))?;
     let st = inspect(&bytes).with_context(|| format!("inspect {}", file.display()))?;
-    let per_row = |b: u64| if st.rows == 0 { 0.0 } else { b as f64 / st.rows as f64 };
-    println!("{}: {} rows, {} streams, {} blocks", file.display(), st.rows, st.streams, st.blocks);
+    let per_row = |b: u64| {
+        if st.rows == 0 {
+            0.0
+        } else {
+            b as f64 / st.rows as f64
+        }
+    };
+    println!(
+        "{}: {} rows, {} streams, {} blocks",
+        file.display(),
+        st.rows,
+        st.streams,
+        st.blocks
+    );
     println!("{:<28} {:>12} {:>10}", "part", "bytes", "per row");
     for (name, b) in [
         ("file", st.file_bytes),

@@ -85,11 +85,12 @@ impl Run<'_> {
             metadata_eq: hints.metadata_eq,
             need_line: hints.need_line,
             need_metadata: hints.need_metadata,
+            metadata_fields: hints.metadata_fields,
         };
         let group_by = agg.grouping.as_ref();
         let mut series: Vec<Collected> = Vec::new();
         let mut index: HashMap<Labels, usize> = HashMap::new();
-        let mut last_stream: Option<(Labels, usize)> = None;
+        let mut last_stream: Option<(Labels, Vec<Option<String>>, usize)> = None;
         let mut failure: Option<QueryError> = None;
         let max_samples = self.limits.max_samples;
         let (stats, samples_held) = (&mut self.stats, &mut self.samples_held);
@@ -122,12 +123,26 @@ impl Run<'_> {
                 });
                 return ControlFlow::Break(());
             }
-            // Entries of one stream usually arrive together: skip hashing when the labels
-            // are the stream's and the stream is the previous one.
-            let plain = state.labels_untouched() && promote.is_empty() && group_by.is_none();
-            let slot = match &last_stream {
-                Some((prev, slot)) if plain && prev == labels => *slot,
-                _ => {
+            // Entries of one stream usually arrive together. When no stage touched the labels,
+            // an entry's series depends only on its stream and its promoted metadata values:
+            // if both equal the previous entry's, reuse its series without building labels.
+            let cacheable = state.labels_untouched();
+            let cached = match &last_stream {
+                Some((prev, prev_promoted, slot))
+                    if cacheable
+                        && prev == labels
+                        && promote
+                            .iter()
+                            .zip(prev_promoted)
+                            .all(|(name, v)| state.metadata_value(name) == v.as_deref()) =>
+                {
+                    Some(*slot)
+                }
+                _ => None,
+            };
+            let slot = match cached {
+                Some(slot) => slot,
+                None => {
                     let key = state.output_labels(promote);
                     let key = match group_by {
                         Some(g) => group_labels(&key, Some(g)),
@@ -143,8 +158,12 @@ impl Run<'_> {
                         });
                         series.len() - 1
                     });
-                    if plain {
-                        last_stream = Some((labels.clone(), slot));
+                    if cacheable {
+                        let promoted = promote
+                            .iter()
+                            .map(|name| state.metadata_value(name).map(str::to_string))
+                            .collect();
+                        last_stream = Some((labels.clone(), promoted, slot));
                     }
                     slot
                 }

@@ -176,6 +176,7 @@ impl LogSource for IgnoresHints {
         plain.metadata_eq.clear();
         plain.need_line = true;
         plain.need_metadata = true;
+        plain.metadata_fields = None;
         self.0.scan_logs(&plain, visit)
     }
 

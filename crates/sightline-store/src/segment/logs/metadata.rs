@@ -24,16 +24,17 @@ const KIND_UUID: u8 = 2;
 const HEX_TEXT_BYTES_MAX: usize = 128;
 
 fn is_lower_hex(s: &str) -> bool {
-    s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn is_uuid(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == 36
         && [8, 13, 18, 23].iter().all(|&i| b[i] == b'-')
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| matches!(i, 8 | 13 | 18 | 23) || c.is_ascii_digit() || (b'a'..=b'f').contains(c))
+        && b.iter().enumerate().all(|(i, c)| {
+            matches!(i, 8 | 13 | 18 | 23) || c.is_ascii_digit() || (b'a'..=b'f').contains(c)
+        })
 }
 
 fn hex_value(c: u8) -> u8 {
@@ -64,7 +65,9 @@ pub fn encode_values(out: &mut Vec<u8>, values: &[Option<&str>]) {
         KIND_TEXT
     } else if present().all(|v| is_uuid(v)) {
         KIND_UUID
-    } else if present().all(|v| v.len() % 2 == 0 && v.len() <= HEX_TEXT_BYTES_MAX && is_lower_hex(v)) {
+    } else if present()
+        .all(|v| v.len() % 2 == 0 && v.len() <= HEX_TEXT_BYTES_MAX && is_lower_hex(v))
+    {
         KIND_HEX
     } else {
         KIND_TEXT
@@ -107,7 +110,10 @@ pub fn decode_values(
                 0 => false,
                 _ => {
                     let b = r.bytes(16)?;
-                    for (i, chunk) in [&b[0..4], &b[4..6], &b[6..8], &b[8..10], &b[10..16]].iter().enumerate() {
+                    for (i, chunk) in [&b[0..4], &b[4..6], &b[6..8], &b[8..10], &b[10..16]]
+                        .iter()
+                        .enumerate()
+                    {
                         if i > 0 {
                             text.push(b'-');
                         }
@@ -126,14 +132,19 @@ pub fn decode_values(
                     if kind == KIND_HEX {
                         push_hex_text(text, b);
                     } else {
-                        std::str::from_utf8(b)
-                            .map_err(|_| StoreError::Corrupt("metadata column: invalid utf-8".into()))?;
+                        std::str::from_utf8(b).map_err(|_| {
+                            StoreError::Corrupt("metadata column: invalid utf-8".into())
+                        })?;
                         text.extend_from_slice(b);
                     }
                     true
                 }
             }
-            other => return Err(StoreError::Corrupt(format!("metadata column: unknown kind {other}"))),
+            other => {
+                return Err(StoreError::Corrupt(format!(
+                    "metadata column: unknown kind {other}"
+                )));
+            }
         };
         let end = u32::try_from(text.len())
             .map_err(|_| StoreError::Corrupt("metadata column: over 4 GiB of text".into()))?;
@@ -156,7 +167,11 @@ mod tests {
         assert!(r.is_empty());
         let got = spans
             .iter()
-            .map(|s| s.map(|(a, b)| String::from_utf8(text[a as usize..b as usize].to_vec()).expect("utf8")))
+            .map(|s| {
+                s.map(|(a, b)| {
+                    String::from_utf8(text[a as usize..b as usize].to_vec()).expect("utf8")
+                })
+            })
             .collect();
         (out[0], got)
     }
@@ -171,7 +186,14 @@ mod tests {
             assert_eq!(got, want);
         };
         check(&[Some(uuid), None, Some(uuid)], KIND_UUID);
-        check(&[Some("4bf92f3577b34da6a3ce929d0e0e4736"), Some("00f067aa0ba902b7"), None], KIND_HEX);
+        check(
+            &[
+                Some("4bf92f3577b34da6a3ce929d0e0e4736"),
+                Some("00f067aa0ba902b7"),
+                None,
+            ],
+            KIND_HEX,
+        );
         check(&[Some("ABCD")], KIND_TEXT);
         check(&[Some("abc")], KIND_TEXT);
         check(&[Some(uuid), Some("plain")], KIND_TEXT);

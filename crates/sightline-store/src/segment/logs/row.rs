@@ -96,10 +96,16 @@ impl Row {
         })
     }
 
-    /// Fills `out` with the metadata, reusing its strings' allocations.
-    pub fn metadata_into(&self, keys: &KeyDict, out: &mut Vec<(String, String)>) {
+    /// Fills `out` with the metadata fields `wanted` accepts, reusing its strings'
+    /// allocations.
+    pub fn metadata_into(
+        &self,
+        keys: &KeyDict,
+        wanted: &dyn Fn(&str) -> bool,
+        out: &mut Vec<(String, String)>,
+    ) {
         let mut n = 0;
-        for (k, v) in self.metadata(keys) {
+        for (k, v) in self.metadata(keys).filter(|(k, _)| wanted(k)) {
             if n < out.len() {
                 let slot = &mut out[n];
                 slot.0.clear();
@@ -133,7 +139,7 @@ mod tests {
         let got: Vec<(&str, &str)> = row.metadata(&keys).collect();
         assert_eq!(got, vec![("request_id", "r-1"), ("ip", "")]);
         let mut out = vec![("x".to_string(), "y".to_string()); 5];
-        again.metadata_into(&keys, &mut out);
+        again.metadata_into(&keys, &|_| true, &mut out);
         assert_eq!(out, vec![("request_id".to_string(), "r-1".to_string())]);
         assert_eq!(keys.names.len(), 2, "names are interned once");
     }

@@ -84,6 +84,22 @@ fn segment_round_trips_rows_and_sorts_metadata_by_name() {
 }
 
 #[test]
+fn a_name_given_twice_in_a_row_keeps_its_last_value() {
+    let streams = vec![(
+        "api".to_string(),
+        vec![
+            row(1, "a", &[("k", "1"), ("k", "2")]),
+            row(2, "b", &[("k", "3")]),
+        ],
+    )];
+    let (_, back) = decode(&encode(&streams));
+    assert_eq!(
+        back[0].1,
+        vec![row(1, "a", &[("k", "2")]), row(2, "b", &[("k", "3")])]
+    );
+}
+
+#[test]
 fn corrupt_segments_are_errors_not_panics() {
     let file = encode(&[(
         "api".to_string(),
