@@ -108,15 +108,43 @@ impl<'a> Reader<'a> {
     }
 }
 
+thread_local! {
+    /// zstd contexts are costly to create (tables allocated and cleared each time): each
+    /// thread keeps one of each and reuses it.
+    static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { std::cell::RefCell::new(None) };
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// Compresses with zstd at `level`.
 pub fn zstd_compress(raw: &[u8], level: i32) -> Result<Vec<u8>, StoreError> {
-    zstd::bulk::compress(raw, level).map_err(|e| StoreError::Io(format!("zstd compress: {e}")))
+    let err = |e: std::io::Error| StoreError::Io(format!("zstd compress: {e}"));
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().is_none_or(|(l, _)| *l != level) {
+            *slot = Some((level, zstd::bulk::Compressor::new(level).map_err(err)?));
+        }
+        match slot.as_mut() {
+            Some((_, c)) => c.compress(raw).map_err(err),
+            None => Err(StoreError::Io("zstd compress: no context".into())),
+        }
+    })
 }
 
 /// Decompresses a zstd frame, refusing output over `limit` bytes.
 pub fn zstd_decompress(data: &[u8], limit: usize) -> Result<Vec<u8>, StoreError> {
-    zstd::bulk::decompress(data, limit)
-        .map_err(|e| StoreError::Corrupt(format!("zstd decompress: {e}")))
+    let corrupt = |e: std::io::Error| StoreError::Corrupt(format!("zstd decompress: {e}"));
+    DECOMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(zstd::bulk::Decompressor::new().map_err(corrupt)?);
+        }
+        match slot.as_mut() {
+            Some(d) => d.decompress(data, limit).map_err(corrupt),
+            None => Err(StoreError::Corrupt("zstd decompress: no context".into())),
+        }
+    })
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! per distinct key and k = 7 the false-positive rate is about 1%.
 
 use serde::{Deserialize, Serialize};
-use xxhash_rust::xxh3::xxh3_64;
+use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
 /// Bits per distinct key.
 const BITS_PER_KEY: usize = 10;
@@ -24,13 +24,10 @@ pub fn hash_key(key: &[u8]) -> u64 {
     xxh3_64(key)
 }
 
-/// The hash of a structured-metadata or label pair `name=value`.
+/// The hash of a structured-metadata or label pair `name=value`: xxh3-64 of the value,
+/// seeded with xxh3-64 of the name (no buffer to join them).
 pub fn hash_pair(name: &str, value: &str) -> u64 {
-    let mut buf = Vec::with_capacity(name.len() + value.len() + 1);
-    buf.extend_from_slice(name.as_bytes());
-    buf.push(0);
-    buf.extend_from_slice(value.as_bytes());
-    xxh3_64(&buf)
+    xxh3_64_with_seed(value.as_bytes(), xxh3_64(name.as_bytes()))
 }
 
 impl Bloom {

@@ -21,7 +21,7 @@
 //! without decompressing them. The footer's CRC-32 covers the footer bytes; each block's CRC
 //! covers the block bytes. Counts and lengths are checked against limits on read.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -177,7 +177,8 @@ impl<'a> BlockBuilder<'a> {
         let mut keys: BTreeMap<&str, usize> = BTreeMap::new();
         let mut columns: Vec<Vec<Option<&str>>> = Vec::new();
         let n_rows = self.rows.len();
-        let mut hashes: HashSet<u64> = HashSet::new();
+        // Bloom keys, deduplicated by sorting at the end (cheaper than a hash set of hashes).
+        let mut hashes: Vec<u64> = Vec::with_capacity(self.rows.len() * 16);
         let (mut prev, mut min_ts, mut max_ts, mut line_bytes) = (0i64, i64::MAX, i64::MIN, 0u64);
         for (row_idx, (stream, row, dict)) in self.rows.iter().enumerate() {
             match runs.last_mut() {
@@ -201,7 +202,7 @@ impl<'a> BlockBuilder<'a> {
             codec::put_bytes(&mut line_raw, line.as_bytes());
             line_bytes += line.len() as u64;
             for t in bloom::tokens(line) {
-                hashes.insert(bloom::hash_key(t));
+                hashes.push(bloom::hash_key(t));
             }
             // One pass over each row's metadata fills every field's column.
             for (k, v) in row.metadata(dict) {
@@ -214,7 +215,7 @@ impl<'a> BlockBuilder<'a> {
                 // twice in one row: the last one wins, as everywhere in ingest.
                 values.resize(row_idx, None);
                 values.push(Some(v));
-                hashes.insert(bloom::hash_pair(k, v));
+                hashes.push(bloom::hash_pair(k, v));
             }
         }
         let mut meta_raw = Vec::new();
@@ -245,7 +246,8 @@ impl<'a> BlockBuilder<'a> {
             crc.update(col);
             out.extend_from_slice(col);
         }
-        let hashes: Vec<u64> = hashes.into_iter().collect();
+        hashes.sort_unstable();
+        hashes.dedup();
         Ok(BlockMeta {
             offset,
             len: (ts_z.len() + line_z.len() + meta_z.len()) as u32,

@@ -38,13 +38,17 @@ enum Measure<'a> {
 enum Samples {
     Times(Vec<i64>),
     Values(Vec<(i64, f64)>),
+    /// An instant count: the scan range is the one window, so entries are only counted.
+    Count(u64),
 }
 
 impl Samples {
+    /// Samples held in memory (a count holds none).
     fn len(&self) -> usize {
         match self {
             Samples::Times(t) => t.len(),
             Samples::Values(v) => v.len(),
+            Samples::Count(_) => 0,
         }
     }
 }
@@ -67,6 +71,8 @@ impl Run<'_> {
             (None, _) => Measure::Count,
         };
         let hints = range_hints(agg, promote);
+        // One step: the scan range below is exactly its window, so a count needs no times.
+        let count_only = steps.count == 1 && agg.op != RangeOp::AbsentOverTime;
         let scan_start = steps
             .start_ns
             .saturating_sub(agg.offset_ns)
@@ -152,6 +158,7 @@ impl Run<'_> {
                         series.push(Collected {
                             labels: key,
                             samples: match measure {
+                                Measure::Count if count_only => Samples::Count(0),
                                 Measure::Count => Samples::Times(Vec::new()),
                                 _ => Samples::Values(Vec::new()),
                             },
@@ -169,6 +176,10 @@ impl Run<'_> {
                 }
             };
             match &mut series[slot].samples {
+                Samples::Count(n) => {
+                    *n += 1;
+                    return ControlFlow::Continue(());
+                }
                 Samples::Times(t) => t.push(ts),
                 Samples::Values(v) => v.push((ts, value)),
             }
@@ -254,6 +265,17 @@ fn aggregate_windows(agg: &RangeAggregation, series: Vec<Collected>, steps: &Ste
         let id = out.labels.len() as u32;
         out.labels.push(collected.labels);
         match collected.samples {
+            Samples::Count(n) => {
+                let count = n as f64;
+                let value = if agg.op == RangeOp::Rate {
+                    count / range_seconds
+                } else {
+                    count
+                };
+                if n > 0 {
+                    out.steps[0].push((id, value));
+                }
+            }
             Samples::Times(mut times) => {
                 times.sort_unstable();
                 for_each_window(
@@ -369,6 +391,10 @@ fn absent(agg: &RangeAggregation, series: Vec<Collected>, steps: &Steps) -> Vect
         .flat_map(|c| match c.samples {
             Samples::Times(t) => t,
             Samples::Values(v) => v.into_iter().map(|(ts, _)| ts).collect(),
+            // One step: a non-empty count stands for a time at the window's end.
+            Samples::Count(n) => {
+                vec![steps.start_ns.saturating_sub(agg.offset_ns); n.min(1) as usize]
+            }
         })
         .collect();
     times.sort_unstable();

@@ -495,7 +495,11 @@ fn limits_are_enforced_with_clear_errors() {
         )
         .is_ok()
     );
-    let err = try_run(&src, all, &at_60, limits(|l| l.max_samples = 5)).expect_err("9 samples");
+    // An instant count holds no samples, only a counter per series; a range query keeps
+    // every timestamp until it slides its windows.
+    assert!(try_run(&src, all, &at_60, limits(|l| l.max_samples = 5)).is_ok());
+    let two_steps = QueryParams::range(tenant(), 30 * SEC, 60 * SEC, 30 * SEC);
+    let err = try_run(&src, all, &two_steps, limits(|l| l.max_samples = 5)).expect_err("9 samples");
     assert_eq!(
         err.to_string(),
         "query would hold more than 5 samples in memory; narrow the selector, the pipeline or \
