@@ -44,6 +44,76 @@ pub struct LogState {
     pub segments: Vec<Arc<LoadedSegment>>,
 }
 
+/// Blocks a query's producer task reads and decodes ahead of the query.
+const PREFETCH_BLOCKS: usize = 4;
+/// Scans of at most this many blocks decode them in line, without a producer task.
+const INLINE_BLOCKS_MAX: usize = 2;
+
+/// One block a scan will read.
+struct BlockWork {
+    segment: Arc<LoadedSegment>,
+    selected: Arc<Vec<bool>>,
+    block: usize,
+    cols: Columns,
+}
+
+/// Reads a block's bytes.
+async fn fetch_block(
+    objects: &Objects,
+    metrics: &StoreMetrics,
+    w: &BlockWork,
+) -> Result<bytes::Bytes, StoreError> {
+    let b = &w.segment.footer.blocks[w.block];
+    let path = w.segment.id.path();
+    let bytes = objects
+        .get_range(&path, b.offset..b.offset + u64::from(b.len))
+        .await
+        .map_err(|e| StoreError::io(&format!("read block of {path}"), e))?;
+    metrics.segment_bytes_read.inc_by(bytes.len() as u64);
+    Ok(bytes)
+}
+
+/// Visits the rows of a decoded block that the selection wants.
+fn visit_block(
+    w: &BlockWork,
+    block: &seg::DecodedBlock,
+    sel: &LogSelection,
+    wanted: &dyn Fn(&str) -> bool,
+    meta: &mut Vec<(String, String)>,
+    visit: &mut dyn FnMut(&Labels, &LogEntryRef<'_>) -> ControlFlow<()>,
+) -> ControlFlow<()> {
+    if !w.cols.metadata {
+        meta.clear();
+    }
+    let mut row = 0usize;
+    for run in &w.segment.footer.blocks[w.block].runs {
+        let n = run.rows as usize;
+        if !w.selected[run.stream as usize] || run.max_ts < sel.start_ns || run.min_ts >= sel.end_ns
+        {
+            row += n;
+            continue;
+        }
+        let labels = &w.segment.footer.streams[run.stream as usize];
+        for r in row..row + n {
+            let ts = block.ts[r];
+            if ts < sel.start_ns || ts >= sel.end_ns {
+                continue;
+            }
+            if w.cols.metadata {
+                block.metadata_into(r, wanted, meta);
+            }
+            let entry = LogEntryRef {
+                timestamp_ns: ts,
+                line: block.line(r),
+                metadata: meta,
+            };
+            visit(labels, &entry)?;
+        }
+        row += n;
+    }
+    ControlFlow::Continue(())
+}
+
 /// The WAL payload of a logs record.
 #[derive(Serialize)]
 struct WalBatchRef<'a> {
@@ -267,6 +337,20 @@ impl LogStore {
                 return Ok(());
             }
         }
+        self.scan_segments(segments, sel, visit).await
+    }
+
+    /// Visits the matching rows of the segments. Blocks are read and decompressed by a
+    /// producer task (its decoding on a blocking thread) up to [`PREFETCH_BLOCKS`] ahead of
+    /// the caller, so decoding and the query's own work run on both cores at once.
+    async fn scan_segments(
+        &self,
+        segments: Vec<Arc<LoadedSegment>>,
+        sel: &LogSelection,
+        visit: &mut dyn FnMut(&Labels, &LogEntryRef<'_>) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        let wanted = |k: &str| sel.wants_metadata_field(k);
+        let mut work: Vec<BlockWork> = Vec::new();
         for s in segments {
             if s.id.tenant != sel.tenant
                 || s.footer.max_ts < sel.start_ns
@@ -274,88 +358,88 @@ impl LogStore {
             {
                 continue;
             }
-            if self.scan_segment(&s, sel, visit).await?.is_break() {
-                return Ok(());
-            }
-        }
-        Ok(())
-    }
-
-    async fn scan_segment(
-        &self,
-        s: &LoadedSegment,
-        sel: &LogSelection,
-        visit: &mut dyn FnMut(&Labels, &LogEntryRef<'_>) -> ControlFlow<()>,
-    ) -> Result<ControlFlow<()>, StoreError> {
-        let selected = seg::select_streams(&s.footer.streams, &sel.matchers);
-        if !selected.iter().any(|x| *x) {
-            return Ok(ControlFlow::Continue(()));
-        }
-        let wanted = |k: &str| sel.wants_metadata_field(k);
-        let path = s.id.path();
-        let mut meta = Vec::new();
-        for b in &s.footer.blocks {
-            let may = seg::block_may_match(
-                b,
-                &selected,
-                &s.footer.streams,
-                sel.start_ns,
-                sel.end_ns,
-                &sel.line_contains,
-                &sel.metadata_eq,
-            );
-            if !may {
-                self.metrics.skipped_blocks.inc();
+            let selected = Arc::new(seg::select_streams(&s.footer.streams, &sel.matchers));
+            if !selected.iter().any(|x| *x) {
                 continue;
             }
-            self.metrics.scanned_blocks.inc();
-            // Metadata is decoded only when the block has a field the query reads.
-            let cols = Columns {
-                line: sel.need_line,
-                metadata: b.keys.iter().any(|k| wanted(k)),
-            };
-            if !cols.metadata {
-                meta.clear();
-            }
-            let bytes = self
-                .objects
-                .get_range(&path, b.offset..b.offset + u64::from(b.len))
-                .await
-                .map_err(|e| StoreError::io(&format!("read block of {path}"), e))?;
-            self.metrics.segment_bytes_read.inc_by(bytes.len() as u64);
-            let block = seg::decode_block(b, &bytes, cols)?;
-            let mut row = 0usize;
-            for run in &b.runs {
-                let n = run.rows as usize;
-                if !selected[run.stream as usize]
-                    || run.max_ts < sel.start_ns
-                    || run.min_ts >= sel.end_ns
-                {
-                    row += n;
+            for (block, b) in s.footer.blocks.iter().enumerate() {
+                let may = seg::block_may_match(
+                    b,
+                    &selected,
+                    &s.footer.streams,
+                    sel.start_ns,
+                    sel.end_ns,
+                    &sel.line_contains,
+                    &sel.metadata_eq,
+                );
+                if !may {
+                    self.metrics.skipped_blocks.inc();
                     continue;
                 }
-                let labels = &s.footer.streams[run.stream as usize];
-                for r in row..row + n {
-                    let ts = block.ts[r];
-                    if ts < sel.start_ns || ts >= sel.end_ns {
-                        continue;
-                    }
-                    if cols.metadata {
-                        block.metadata_into(r, &wanted, &mut meta);
-                    }
-                    let entry = LogEntryRef {
-                        timestamp_ns: ts,
-                        line: block.line(r),
-                        metadata: &meta,
-                    };
-                    if visit(labels, &entry).is_break() {
-                        return Ok(ControlFlow::Break(()));
-                    }
-                }
-                row += n;
+                // Metadata is decoded only when the block has a field the query reads.
+                let cols = Columns {
+                    line: sel.need_line,
+                    metadata: b.keys.iter().any(|k| wanted(k)),
+                };
+                work.push(BlockWork {
+                    segment: s.clone(),
+                    selected: selected.clone(),
+                    block,
+                    cols,
+                });
             }
         }
-        Ok(ControlFlow::Continue(()))
+        if work.is_empty() {
+            return Ok(());
+        }
+        self.metrics.scanned_blocks.inc_by(work.len() as u64);
+        let mut meta = Vec::new();
+        if work.len() <= INLINE_BLOCKS_MAX {
+            // A needle's block or two: a producer task would cost more than it saves.
+            for w in &work {
+                let bytes = fetch_block(&self.objects, &self.metrics, w).await?;
+                let block = seg::decode_block(&w.segment.footer.blocks[w.block], &bytes, w.cols)?;
+                if visit_block(w, &block, sel, &wanted, &mut meta, visit).is_break() {
+                    break;
+                }
+            }
+            return Ok(());
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::channel(PREFETCH_BLOCKS);
+        let (objects, metrics) = (self.objects.clone(), self.metrics.clone());
+        let producer = tokio::spawn(async move {
+            for w in work {
+                let decoded = match fetch_block(&objects, &metrics, &w).await {
+                    Err(e) => Err(e),
+                    Ok(bytes) => {
+                        let (segment, block, cols) = (w.segment.clone(), w.block, w.cols);
+                        tokio::task::spawn_blocking(move || {
+                            seg::decode_block(&segment.footer.blocks[block], &bytes, cols)
+                        })
+                        .await
+                        .unwrap_or_else(|e| Err(StoreError::io("decode block", e)))
+                    }
+                };
+                let failed = decoded.is_err();
+                if tx.send((w, decoded)).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        let result = async {
+            while let Some((w, decoded)) = rx.recv().await {
+                let block = decoded?;
+                if visit_block(&w, &block, sel, &wanted, &mut meta, visit).is_break() {
+                    break;
+                }
+            }
+            Ok(())
+        }
+        .await;
+        // Dropping the receiver stops the producer at its next send.
+        drop(rx);
+        producer.abort();
+        result
     }
 
     /// The label sets of matching streams with data in `[start_ns, end_ns)`, sorted, once each.

@@ -228,3 +228,60 @@ async fn streams_lists_label_sets_in_range() {
     assert_eq!(store.logs().streams(&t, &[], 0, 100).len(), 2);
     assert_eq!(store.logs().streams(&t, &[], 15, 25).len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scans_over_many_blocks_see_each_row_once_and_stop_when_asked() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (store, _) = Store::open(config(tmp.path()), StoreMetrics::default())
+        .await
+        .expect("open");
+    for i in 0..6 {
+        let recs = (0..10)
+            .map(|j| {
+                record(
+                    i * 10 + j,
+                    "api",
+                    &format!("line {i} {j}"),
+                    &format!("r{i}-{j}"),
+                )
+            })
+            .collect();
+        store.append_logs(batch("a", recs)).await.expect("append");
+        store.flush().await.expect("flush");
+    }
+    let got = lines(&store, &selection("a", None)).await;
+    assert_eq!(got.len(), 60);
+    assert_eq!(
+        got.iter().map(|(ts, _, _)| *ts).collect::<Vec<_>>(),
+        (0..60).collect::<Vec<_>>()
+    );
+
+    let mut seen = 0;
+    store
+        .logs()
+        .scan(&selection("a", None), &mut |_, _| {
+            seen += 1;
+            if seen == 15 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .await
+        .expect("scan");
+    assert_eq!(seen, 15, "the scan stops at the first Break");
+
+    // Only the metadata fields asked for are passed.
+    let mut sel = selection("a", None);
+    sel.metadata_fields = Some(vec!["nothing".into()]);
+    let mut with_metadata = 0;
+    store
+        .logs()
+        .scan(&sel, &mut |_, e| {
+            with_metadata += usize::from(!e.metadata.is_empty());
+            ControlFlow::Continue(())
+        })
+        .await
+        .expect("scan");
+    assert_eq!(with_metadata, 0);
+}
