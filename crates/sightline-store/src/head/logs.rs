@@ -4,7 +4,9 @@
 //! [`Row::raw_bytes`] of every row held, and is what triggers a flush. Rows are not sorted
 //! until they are flushed, so appends are O(1).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::HashMap;
 use std::ops::ControlFlow;
 
 use sightline_model::log::{LogEntryRef, LogSelection};
@@ -118,15 +120,18 @@ impl LogHead {
         type Streams<'a> = BTreeMap<&'a Labels, Vec<&'a Row>>;
         let mut out: BTreeMap<(TenantId, i64), (&KeyDict, Streams<'_>)> = BTreeMap::new();
         for (tenant, head) in &self.tenants {
+            let mut days: BTreeMap<i64, Streams<'_>> = BTreeMap::new();
             for s in &head.streams {
+                let mut by_day: BTreeMap<i64, Vec<&Row>> = BTreeMap::new();
                 for row in &s.rows {
-                    out.entry((tenant.clone(), partition_of(row.ts_ns)))
-                        .or_insert_with(|| (&head.keys, BTreeMap::new()))
-                        .1
-                        .entry(&s.labels)
-                        .or_default()
-                        .push(row);
+                    by_day.entry(partition_of(row.ts_ns)).or_default().push(row);
                 }
+                for (day, rows) in by_day {
+                    days.entry(day).or_default().insert(&s.labels, rows);
+                }
+            }
+            for (day, streams) in days {
+                out.insert((tenant.clone(), day), (&head.keys, streams));
             }
         }
         out.into_iter()
