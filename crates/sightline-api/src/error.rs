@@ -96,6 +96,7 @@ impl From<sightline_store::StoreError> for ApiError {
         let kind = match &e {
             E::TooLarge(_) => ErrorKind::TooLarge,
             E::Closed => ErrorKind::Unavailable,
+            E::Overloaded(_) => ErrorKind::TooManyRequests,
             E::Io(_) | E::Corrupt(_) => ErrorKind::Internal,
         };
         Self::new(kind, format!("store: {e}"))

@@ -13,6 +13,9 @@ pub enum StoreError {
     /// A caller's batch is over a limit.
     #[error("{0}")]
     TooLarge(String),
+    /// Over a resource limit for now (the head is full while a flush catches up); retry.
+    #[error("{0}")]
+    Overloaded(String),
     /// The store is shutting down.
     #[error("store is closed")]
     Closed,

@@ -45,6 +45,10 @@ pub struct StoreConfig {
     pub retention: Duration,
     /// Flush when the heads hold this many raw bytes…
     pub flush_bytes: usize,
+    /// Appends wait while the heads (active and frozen) hold this many raw bytes, and fail
+    /// as overloaded after `head_full_wait`: the bound on memory when ingest outruns flush.
+    pub head_bytes_max: usize,
+    pub head_full_wait: Duration,
     /// …or when the oldest unflushed record is this old.
     pub flush_interval: Duration,
     /// Segments under this size are merged with their neighbours.
@@ -59,7 +63,9 @@ impl StoreConfig {
             data_dir: data_dir.into(),
             object_store_url: None,
             retention: Duration::from_secs(30 * 86_400),
-            flush_bytes: 128 << 20,
+            flush_bytes: 64 << 20,
+            head_bytes_max: 256 << 20,
+            head_full_wait: Duration::from_secs(10),
             flush_interval: Duration::from_secs(120),
             compact_small_bytes: 16 << 20,
             compact_input_bytes_max: 64 << 20,
@@ -75,6 +81,8 @@ pub struct Store {
     logs: LogStore,
     flush_lock: Mutex<Instant>,
     started: AtomicBool,
+    /// Woken after every flush attempt, for appends waiting for head room.
+    flushed: tokio::sync::Notify,
     metrics: StoreMetrics,
 }
 
@@ -132,6 +140,7 @@ impl Store {
             logs,
             flush_lock: Mutex::new(Instant::now()),
             started: AtomicBool::new(true),
+            flushed: tokio::sync::Notify::new(),
             metrics,
         });
         store.metrics.head_bytes.set(store.logs.head_bytes() as i64);
@@ -160,6 +169,7 @@ impl Store {
         if batch.records.is_empty() {
             return Ok(());
         }
+        self.wait_for_head_room().await?;
         let payload = logs::encode_wal_batch(&batch)?;
         let state = self.logs.state();
         self.wal
@@ -169,6 +179,25 @@ impl Store {
                 Box::new(move || LogStore::apply(&state, batch)),
             )
             .await
+    }
+
+    /// Waits while the heads are full, so ingest slows to what flushing sustains instead of
+    /// growing memory without bound.
+    async fn wait_for_head_room(&self) -> Result<(), StoreError> {
+        let deadline = tokio::time::Instant::now() + self.config.head_full_wait;
+        loop {
+            let flushed = self.flushed.notified();
+            let head_bytes = self.logs.head_bytes();
+            if head_bytes < self.config.head_bytes_max {
+                return Ok(());
+            }
+            if tokio::time::timeout_at(deadline, flushed).await.is_err() {
+                return Err(StoreError::Overloaded(format!(
+                    "the in-memory head holds {head_bytes} bytes, over its limit of {}, and flushing is behind",
+                    self.config.head_bytes_max
+                )));
+            }
+        }
     }
 
     /// Flushes if the heads are over the size threshold or older than the interval.
@@ -202,6 +231,7 @@ impl Store {
             }
         }
         self.metrics.head_bytes.set(self.logs.head_bytes() as i64);
+        self.flushed.notify_waiters();
         result
     }
 

@@ -285,3 +285,47 @@ async fn scans_over_many_blocks_see_each_row_once_and_stop_when_asked() {
         .expect("scan");
     assert_eq!(with_metadata, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_wait_for_a_flush_when_the_head_is_full_and_fail_when_none_comes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(tmp.path());
+    cfg.head_bytes_max = 1;
+    cfg.head_full_wait = Duration::from_millis(300);
+    let (store, _) = Store::open(cfg, StoreMetrics::default())
+        .await
+        .expect("open");
+    store
+        .append_logs(batch("a", vec![record(1, "api", "first", "r1")]))
+        .await
+        .expect("an empty head has room");
+
+    // Full: with no flush the next append fails as overloaded, and nothing of it is kept.
+    let err = store
+        .append_logs(batch("a", vec![record(2, "api", "refused", "r2")]))
+        .await
+        .expect_err("head full");
+    assert!(matches!(err, StoreError::Overloaded(_)), "{err}");
+
+    // A flush during the wait makes room, and the waiting append goes through.
+    let waiting = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .append_logs(batch("a", vec![record(3, "api", "third", "r3")]))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    store.flush().await.expect("flush");
+    waiting
+        .await
+        .expect("join")
+        .expect("append after the flush");
+    let got: Vec<String> = lines(&store, &selection("a", None))
+        .await
+        .into_iter()
+        .map(|(_, l, _)| l)
+        .collect();
+    assert_eq!(got, vec!["first".to_string(), "third".to_string()]);
+}

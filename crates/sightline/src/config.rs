@@ -38,6 +38,7 @@ pub struct StorageConfig {
     /// e.g. `2m`.
     pub flush_interval: Option<String>,
     pub flush_bytes: Option<usize>,
+    pub head_bytes_max: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -57,6 +57,9 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     if let Some(b) = file.storage.flush_bytes {
         store_config.flush_bytes = b;
     }
+    if let Some(b) = file.storage.head_bytes_max {
+        store_config.head_bytes_max = b;
+    }
     let mut limits = Limits::default();
     if let Some(v) = file.limits.request_bytes_max {
         limits.request_bytes_max = v;
