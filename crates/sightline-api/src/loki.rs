@@ -147,13 +147,27 @@ fn categorize_labels(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.split(',').any(|f| f.trim() == "categorize-labels"))
 }
 
-/// Runs a handler, timing it under `endpoint`.
-async fn timed<F>(state: &SharedState, endpoint: &'static str, f: F) -> Response
+/// The frame of every query handler: reads the tenant and the parameters, runs `f`, times
+/// it under `endpoint`, and answers with its JSON or its error (counted as a rejection).
+async fn handle<F, Fut>(
+    state: SharedState,
+    endpoint: &'static str,
+    headers: &HeaderMap,
+    raw: Option<String>,
+    body: Body,
+    f: F,
+) -> Response
 where
-    F: std::future::Future<Output = ApiResult<Value>>,
+    F: FnOnce(SharedState, TenantId, Params) -> Fut,
+    Fut: std::future::Future<Output = ApiResult<Value>>,
 {
     let started = Instant::now();
-    let result = f.await;
+    let result = async {
+        let tenant = tenant_of(headers)?;
+        let p = Params::read(&state, raw, headers, body).await?;
+        f(state.clone(), tenant, p).await
+    }
+    .await;
     state
         .metrics
         .query_seconds
@@ -175,18 +189,23 @@ pub async fn query(
     RawQuery(raw): RawQuery,
     body: Body,
 ) -> Response {
-    let st = state.clone();
-    timed(&state, "loki_query", async move {
-        let tenant = tenant_of(&headers)?;
-        let p = Params::read(&st, raw, &headers, body).await?;
-        let q = p.required("query")?.to_string();
-        let params = QueryParams::instant(tenant, p.time_or("time", now_ns())?)
-            .with_limit(p.limit(st.limits.query_entries_max)?)
-            .with_direction(p.direction()?);
-        let started = Instant::now();
-        let result = run_query(&st, q, params).await?;
-        Ok(result_json(result, categorize_labels(&headers), started))
-    })
+    let categorize = categorize_labels(&headers);
+    handle(
+        state,
+        "loki_query",
+        &headers,
+        raw,
+        body,
+        |st, tenant, p| async move {
+            let q = p.required("query")?.to_string();
+            let params = QueryParams::instant(tenant, p.time_or("time", now_ns())?)
+                .with_limit(p.limit(st.limits.query_entries_max)?)
+                .with_direction(p.direction()?);
+            let started = Instant::now();
+            let result = run_query(&st, q, params).await?;
+            Ok(result_json(result, categorize, started))
+        },
+    )
     .await
 }
 
@@ -197,30 +216,35 @@ pub async fn query_range(
     RawQuery(raw): RawQuery,
     body: Body,
 ) -> Response {
-    let st = state.clone();
-    timed(&state, "loki_query_range", async move {
-        let tenant = tenant_of(&headers)?;
-        let p = Params::read(&st, raw, &headers, body).await?;
-        let q = p.required("query")?.to_string();
-        let end = p.time_or("end", now_ns())?;
-        let start = p.time_or("start", end - DEFAULT_RANGE_NS)?;
-        if end < start {
-            return Err(ApiError::bad_data(
-                "invalid time range: end timestamp must not be before start time",
-            ));
-        }
-        let step = match p.get("step") {
-            Some(s) => parse_step_ns("step", s)?,
-            // Loki's default: the range over 250 points, at least a second.
-            None => (((end - start) / NANOS_PER_SECOND) / 250).max(1) * NANOS_PER_SECOND,
-        };
-        let params = QueryParams::range(tenant, start, end, step)
-            .with_limit(p.limit(st.limits.query_entries_max)?)
-            .with_direction(p.direction()?);
-        let started = Instant::now();
-        let result = run_query(&st, q, params).await?;
-        Ok(result_json(result, categorize_labels(&headers), started))
-    })
+    let categorize = categorize_labels(&headers);
+    handle(
+        state,
+        "loki_query_range",
+        &headers,
+        raw,
+        body,
+        |st, tenant, p| async move {
+            let q = p.required("query")?.to_string();
+            let end = p.time_or("end", now_ns())?;
+            let start = p.time_or("start", end - DEFAULT_RANGE_NS)?;
+            if end < start {
+                return Err(ApiError::bad_data(
+                    "invalid time range: end timestamp must not be before start time",
+                ));
+            }
+            let step = match p.get("step") {
+                Some(s) => parse_step_ns("step", s)?,
+                // Loki's default: the range over 250 points, at least a second.
+                None => (((end - start) / NANOS_PER_SECOND) / 250).max(1) * NANOS_PER_SECOND,
+            };
+            let params = QueryParams::range(tenant, start, end, step)
+                .with_limit(p.limit(st.limits.query_entries_max)?)
+                .with_direction(p.direction()?);
+            let started = Instant::now();
+            let result = run_query(&st, q, params).await?;
+            Ok(result_json(result, categorize, started))
+        },
+    )
     .await
 }
 
@@ -422,18 +446,22 @@ pub async fn labels(
     RawQuery(raw): RawQuery,
     body: Body,
 ) -> Response {
-    let st = state.clone();
-    timed(&state, "loki_labels", async move {
-        let tenant = tenant_of(&headers)?;
-        let p = Params::read(&st, raw, &headers, body).await?;
-        let selectors = p.get("query").into_iter().collect();
-        let streams = matching_streams(&st, tenant, &p, selectors).await?;
-        let names: BTreeSet<&str> = streams
-            .iter()
-            .flat_map(|l| l.iter().map(|(k, _)| k))
-            .collect();
-        Ok(json!({"status": "success", "data": names}))
-    })
+    handle(
+        state,
+        "loki_labels",
+        &headers,
+        raw,
+        body,
+        |st, tenant, p| async move {
+            let selectors = p.get("query").into_iter().collect();
+            let streams = matching_streams(&st, tenant, &p, selectors).await?;
+            let names: BTreeSet<&str> = streams
+                .iter()
+                .flat_map(|l| l.iter().map(|(k, _)| k))
+                .collect();
+            Ok(json!({"status": "success", "data": names}))
+        },
+    )
     .await
 }
 
@@ -445,15 +473,19 @@ pub async fn label_values(
     RawQuery(raw): RawQuery,
     body: Body,
 ) -> Response {
-    let st = state.clone();
-    timed(&state, "loki_label_values", async move {
-        let tenant = tenant_of(&headers)?;
-        let p = Params::read(&st, raw, &headers, body).await?;
-        let selectors = p.get("query").into_iter().collect();
-        let streams = matching_streams(&st, tenant, &p, selectors).await?;
-        let values: BTreeSet<&str> = streams.iter().filter_map(|l| l.get(&name)).collect();
-        Ok(json!({"status": "success", "data": values}))
-    })
+    handle(
+        state,
+        "loki_label_values",
+        &headers,
+        raw,
+        body,
+        |st, tenant, p| async move {
+            let selectors = p.get("query").into_iter().collect();
+            let streams = matching_streams(&st, tenant, &p, selectors).await?;
+            let values: BTreeSet<&str> = streams.iter().filter_map(|l| l.get(&name)).collect();
+            Ok(json!({"status": "success", "data": values}))
+        },
+    )
     .await
 }
 
@@ -464,15 +496,19 @@ pub async fn series(
     RawQuery(raw): RawQuery,
     body: Body,
 ) -> Response {
-    let st = state.clone();
-    timed(&state, "loki_series", async move {
-        let tenant = tenant_of(&headers)?;
-        let p = Params::read(&st, raw, &headers, body).await?;
-        let mut selectors = p.all("match[]");
-        selectors.extend(p.all("match"));
-        let streams = matching_streams(&st, tenant, &p, selectors).await?;
-        let data: Vec<Value> = streams.iter().map(labels_json).collect();
-        Ok(json!({"status": "success", "data": data}))
-    })
+    handle(
+        state,
+        "loki_series",
+        &headers,
+        raw,
+        body,
+        |st, tenant, p| async move {
+            let mut selectors = p.all("match[]");
+            selectors.extend(p.all("match"));
+            let streams = matching_streams(&st, tenant, &p, selectors).await?;
+            let data: Vec<Value> = streams.iter().map(labels_json).collect();
+            Ok(json!({"status": "success", "data": data}))
+        },
+    )
     .await
 }
