@@ -305,10 +305,7 @@ impl LogStore {
             &bytes[offset as usize..(offset + u64::from(len)) as usize],
             crc,
         )?;
-        self.objects
-            .put(&id.path(), bytes.into())
-            .await
-            .map_err(|e| StoreError::io(&format!("write segment {}", id.path()), e))?;
+        self.objects.put_durable(&id.path(), bytes).await?;
         Ok(Arc::new(LoadedSegment { id, size, footer }))
     }
 
