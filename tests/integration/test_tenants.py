@@ -51,3 +51,25 @@ def test_tenants_isolated(server: Server):
         vec = vector_result(server.query(total, tenant=tenant))
         assert len(vec) == 1 and float(vec[0]["value"][1]) == n, (tenant, vec)
     assert vector_result(server.query(total, tenant="team-c")) == []
+
+
+def test_index_stats(server_factory, tmp_path):
+    """Grafana's query-size estimate: /loki/api/v1/index/stats over head and segments alike."""
+    data = tmp_path / "data"
+    server = server_factory().start(data, config_yaml="storage:\n  flush_interval: 1s\n")
+    server.push_ndjson([{"service": "stats", "level": "info", "message": "x" * 10} for _ in range(3)])
+
+    def stats(query: str, tenant: str | None = None) -> dict:
+        r = server.get("/loki/api/v1/index/stats", tenant=tenant, params={"query": query})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    assert stats('{service="stats"}') == {"streams": 1, "chunks": 0, "bytes": 30, "entries": 3}, "head only"
+    server.stop()
+    server.start(data, config_yaml="storage:\n  flush_interval: 1s\n")
+    server.push_ndjson([{"service": "stats", "level": "error", "message": "yy"}])
+    got = stats('{service="stats"} |= "ignored by stats"')
+    assert got == {"streams": 2, "chunks": 1, "bytes": 32, "entries": 4}, "segment block plus head"
+    assert stats('{service="stats"}', tenant="other") == {"streams": 0, "chunks": 0, "bytes": 0, "entries": 0}
+    r = server.get("/loki/api/v1/index/stats", params={"query": "{service="})
+    assert r.status_code == 400 and "parse error" in r.json()["error"], r.text

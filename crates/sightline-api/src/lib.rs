@@ -142,6 +142,10 @@ pub fn router(state: SharedState) -> Router {
         .route("/loki/api/v1/label/{name}/values", get(loki::label_values))
         .route("/loki/api/v1/series", get(loki::series).post(loki::series))
         .route("/loki/api/v1/tail", get(tail::tail))
+        .route(
+            "/loki/api/v1/index/stats",
+            get(loki::index_stats).post(loki::index_stats),
+        )
         .route("/ready", get(health::ready))
         .layer(DefaultBodyLimit::disable())
         .with_state(state)

@@ -512,3 +512,23 @@ pub async fn series(
     )
     .await
 }
+
+/// `GET /loki/api/v1/index/stats?query=…`: streams, chunks (blocks), bytes and entries a
+/// query's selector covers, as Grafana asks before running a query. The pipeline is ignored,
+/// as in Loki: these are index figures.
+pub async fn index_stats(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Body,
+) -> Response {
+    handle(state, "loki_index_stats", &headers, raw, body, |st, tenant, p| async move {
+        let (matchers, _) = logql::compile_log_query(p.required("query")?)
+            .map_err(|e| ApiError::bad_data(e.to_string()))?;
+        let end = p.time_or("end", now_ns())?;
+        let start = p.time_or("start", end - DEFAULT_RANGE_NS)?;
+        let s = st.store()?.logs().stats(&tenant, &matchers, start, end.saturating_add(1));
+        Ok(json!({"streams": s.streams, "chunks": s.chunks, "bytes": s.bytes, "entries": s.entries}))
+    })
+    .await
+}

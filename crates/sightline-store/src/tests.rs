@@ -329,3 +329,40 @@ async fn appends_wait_for_a_flush_when_the_head_is_full_and_fail_when_none_comes
         .collect();
     assert_eq!(got, vec!["first".to_string(), "third".to_string()]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn index_stats_count_heads_and_segments() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (store, _) = Store::open(config(tmp.path()), StoreMetrics::default())
+        .await
+        .expect("open");
+    store
+        .append_logs(batch(
+            "a",
+            vec![
+                record(10, "api", "12345", "r"),
+                record(20, "web", "xx", "r"),
+            ],
+        ))
+        .await
+        .expect("append");
+    store.flush().await.expect("flush");
+    store
+        .append_logs(batch("a", vec![record(30, "api", "abc", "r")]))
+        .await
+        .expect("append");
+    let t = TenantId::new("a").expect("tenant");
+    let api = [LabelMatcher::new("service", MatchOp::Eq, "api").expect("matcher")];
+    let st = store.logs().stats(&t, &api, 0, 100);
+    assert_eq!(
+        st,
+        logs::IndexStats {
+            streams: 1,
+            chunks: 1,
+            bytes: 8,
+            entries: 2
+        }
+    );
+    assert_eq!(store.logs().stats(&t, &[], 0, 100).streams, 2);
+    assert_eq!(store.logs().stats(&t, &[], 25, 100).entries, 1);
+}

@@ -114,6 +114,41 @@ impl LogHead {
         }
     }
 
+    /// Adds the rows and line bytes of matching streams in `[start_ns, end_ns)` to `out`,
+    /// and their label sets to `streams`.
+    pub fn stats_into(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        start_ns: i64,
+        end_ns: i64,
+        streams: &mut std::collections::HashSet<Labels>,
+        out: &mut crate::logs::IndexStats,
+    ) {
+        let Some(head) = self.tenants.get(tenant) else {
+            return;
+        };
+        for s in head
+            .streams
+            .iter()
+            .filter(|s| matches_all(matchers, &s.labels))
+        {
+            let mut any = false;
+            for row in s
+                .rows
+                .iter()
+                .filter(|r| r.ts_ns >= start_ns && r.ts_ns < end_ns)
+            {
+                any = true;
+                out.entries += 1;
+                out.bytes += row.line().len() as u64;
+            }
+            if any {
+                streams.insert(s.labels.clone());
+            }
+        }
+    }
+
     /// Splits the head into what each segment of a flush holds: per tenant and day
     /// partition, streams sorted by labels, rows by time; borrowed, not copied.
     pub fn partitions(&self) -> BTreeMap<(TenantId, i64), Vec<StreamRef<'_>>> {

@@ -84,6 +84,8 @@ pub struct Run {
     pub rows: u32,
     pub min_ts: i64,
     pub max_ts: i64,
+    /// Bytes of the run's lines.
+    pub line_bytes: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -181,9 +183,11 @@ impl<'a> BlockBuilder<'a> {
         let mut hashes: Vec<u64> = Vec::with_capacity(self.rows.len() * 16);
         let (mut prev, mut min_ts, mut max_ts, mut line_bytes) = (0i64, i64::MAX, i64::MIN, 0u64);
         for (row_idx, (stream, row, dict)) in self.rows.iter().enumerate() {
+            let line = row.line();
             match runs.last_mut() {
                 Some(run) if run.stream == *stream => {
                     run.rows += 1;
+                    run.line_bytes += line.len() as u64;
                     run.min_ts = run.min_ts.min(row.ts_ns);
                     run.max_ts = run.max_ts.max(row.ts_ns);
                 }
@@ -192,13 +196,13 @@ impl<'a> BlockBuilder<'a> {
                     rows: 1,
                     min_ts: row.ts_ns,
                     max_ts: row.ts_ns,
+                    line_bytes: line.len() as u64,
                 }),
             }
             deltas.push(row.ts_ns.wrapping_sub(prev));
             prev = row.ts_ns;
             min_ts = min_ts.min(row.ts_ns);
             max_ts = max_ts.max(row.ts_ns);
-            let line = row.line();
             codec::put_bytes(&mut line_raw, line.as_bytes());
             line_bytes += line.len() as u64;
             for t in bloom::tokens(line) {
