@@ -27,7 +27,17 @@ pub fn hash_key(key: &[u8]) -> u64 {
 /// The hash of a structured-metadata or label pair `name=value`: xxh3-64 of the value,
 /// seeded with xxh3-64 of the name (no buffer to join them).
 pub fn hash_pair(name: &str, value: &str) -> u64 {
-    xxh3_64_with_seed(value.as_bytes(), xxh3_64(name.as_bytes()))
+    hash_pair_seeded(pair_seed(name), value)
+}
+
+/// The seed of [`hash_pair`] for a name, to hash many values of one name.
+pub fn pair_seed(name: &str) -> u64 {
+    xxh3_64(name.as_bytes())
+}
+
+/// [`hash_pair`] with the name's seed already computed.
+pub fn hash_pair_seeded(seed: u64, value: &str) -> u64 {
+    xxh3_64_with_seed(value.as_bytes(), seed)
 }
 
 impl Bloom {
