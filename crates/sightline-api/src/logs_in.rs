@@ -68,11 +68,10 @@ pub async fn store_logs(
 ) -> ApiResult<usize> {
     let n = records.len();
     let store = state.store()?.clone();
-    let batch = LogBatch { tenant, records };
-    let tail_copy = state.tail.wants().then(|| batch.clone());
-    store.append_logs(batch).await?;
-    if let Some(b) = tail_copy {
-        state.tail.publish(b);
+    let batch = std::sync::Arc::new(LogBatch { tenant, records });
+    store.append_logs(batch.clone()).await?;
+    if state.tail.wants() {
+        state.tail.publish(batch);
     }
     state
         .metrics

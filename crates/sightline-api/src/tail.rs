@@ -31,8 +31,8 @@ impl TailHub {
         self.tx.receiver_count() > 0
     }
 
-    pub fn publish(&self, batch: LogBatch) {
-        let _ = self.tx.send(Arc::new(batch));
+    pub fn publish(&self, batch: Arc<LogBatch>) {
+        let _ = self.tx.send(batch);
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<LogBatch>> {

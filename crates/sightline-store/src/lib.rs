@@ -115,7 +115,7 @@ impl Store {
                 wal::replay(&wal_dir, checkpoint, &mut |rec| {
                     match rec.record_type {
                         RecordType::Logs => {
-                            LogStore::apply(&state, logs::decode_wal_batch(&rec.payload)?)
+                            LogStore::apply(&state, &logs::decode_wal_batch(&rec.payload)?)
                         }
                     }
                     Ok(())
@@ -165,7 +165,7 @@ impl Store {
     }
 
     /// Appends a batch of logs; resolves once it is durable and queryable.
-    pub async fn append_logs(&self, batch: LogBatch) -> Result<(), StoreError> {
+    pub async fn append_logs(&self, batch: Arc<LogBatch>) -> Result<(), StoreError> {
         if batch.records.is_empty() {
             return Ok(());
         }
@@ -176,7 +176,7 @@ impl Store {
             .append(
                 RecordType::Logs,
                 payload,
-                Box::new(move || LogStore::apply(&state, batch)),
+                Box::new(move || LogStore::apply(&state, &batch)),
             )
             .await
     }

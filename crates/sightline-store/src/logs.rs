@@ -138,11 +138,22 @@ struct WalBatch {
 }
 
 pub fn encode_wal_batch(batch: &LogBatch) -> Result<Vec<u8>, StoreError> {
-    postcard::to_stdvec(&WalBatchRef {
+    // Sized up front (payload bytes plus a few bytes of lengths per string), so a large
+    // batch is not copied again and again as a doubling buffer grows.
+    let estimate: usize = batch
+        .records
+        .iter()
+        .map(|r| {
+            let pairs = r.labels.as_pairs().iter().chain(&r.metadata);
+            r.line.len() + 16 + pairs.map(|(k, v)| k.len() + v.len() + 4).sum::<usize>()
+        })
+        .sum();
+    let value = WalBatchRef {
         tenant: batch.tenant.as_str(),
         records: &batch.records,
-    })
-    .map_err(|e| StoreError::io("encode wal batch", e))
+    };
+    postcard::to_extend(&value, Vec::with_capacity(estimate + 64))
+        .map_err(|e| StoreError::io("encode wal batch", e))
 }
 
 pub fn decode_wal_batch(payload: &[u8]) -> Result<LogBatch, StoreError> {
@@ -243,9 +254,11 @@ impl LogStore {
     }
 
     /// Applies a durable batch to the active head (called from the WAL thread or replay).
-    pub fn apply(state: &RwLock<LogState>, batch: LogBatch) {
+    /// The batch is borrowed: rows are packed copies, and the records are freed by whoever
+    /// holds the batch last (the request), not on the WAL thread.
+    pub fn apply(state: &RwLock<LogState>, batch: &LogBatch) {
         let mut st = state.write().unwrap_or_else(|p| p.into_inner());
-        st.active.append(&batch.tenant, batch.records);
+        st.active.append(&batch.tenant, &batch.records);
     }
 
     /// Freezes the active head as of WAL sequence `seq` (called at a rotation).

@@ -20,11 +20,11 @@ fn record(ts: i64, service: &str, line: &str, request_id: &str) -> LogRecord {
     }
 }
 
-fn batch(tenant: &str, records: Vec<LogRecord>) -> LogBatch {
-    LogBatch {
+fn batch(tenant: &str, records: Vec<LogRecord>) -> Arc<LogBatch> {
+    Arc::new(LogBatch {
         tenant: TenantId::new(tenant).expect("tenant"),
         records,
-    }
+    })
 }
 
 fn selection(tenant: &str, service: Option<&str>) -> LogSelection {

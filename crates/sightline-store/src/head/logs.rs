@@ -35,7 +35,7 @@ impl LogHead {
         self.rows == 0
     }
 
-    pub fn append(&mut self, tenant: &TenantId, records: Vec<LogRecord>) {
+    pub fn append(&mut self, tenant: &TenantId, records: &[LogRecord]) {
         let head = match self.tenants.get_mut(tenant) {
             Some(h) => h,
             None => self.tenants.entry(tenant.clone()).or_default(),
@@ -48,7 +48,7 @@ impl LogHead {
                         labels: r.labels.clone(),
                         rows: Vec::new(),
                     });
-                    head.index.insert(r.labels, head.streams.len() - 1);
+                    head.index.insert(r.labels.clone(), head.streams.len() - 1);
                     head.streams.len() - 1
                 }
             };
