@@ -43,6 +43,17 @@ fn selection(tenant: &str, service: Option<&str>) -> LogSelection {
     }
 }
 
+async fn open(dir: &Path) -> Arc<Store> {
+    Store::open(config(dir), StoreMetrics::default())
+        .await
+        .expect("open")
+        .0
+}
+
+async fn append(store: &Store, batch: Arc<LogBatch>) {
+    store.append_logs(batch).await.expect("append");
+}
+
 /// Every (ts, line, request_id) the selection finds, sorted.
 async fn lines(store: &Store, sel: &LogSelection) -> Vec<(i64, String, String)> {
     let mut out = Vec::new();
@@ -67,25 +78,22 @@ async fn lines(store: &Store, sel: &LogSelection) -> Vec<(i64, String, String)> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn appended_logs_survive_flush_and_restart_exactly_once() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (store, _) = Store::open(config(tmp.path()), StoreMetrics::default())
-        .await
-        .expect("open");
-    store
-        .append_logs(batch(
+    let store = open(tmp.path()).await;
+    append(
+        &store,
+        batch(
             "a",
             vec![record(1, "api", "one", "r1"), record(2, "web", "two", "r2")],
-        ))
-        .await
-        .expect("append");
+        ),
+    )
+    .await;
     store.flush().await.expect("flush");
-    store
-        .append_logs(batch("a", vec![record(3, "api", "three", "r3")]))
-        .await
-        .expect("append");
-    store
-        .append_logs(batch("b", vec![record(4, "api", "other tenant", "r4")]))
-        .await
-        .expect("append");
+    append(&store, batch("a", vec![record(3, "api", "three", "r3")])).await;
+    append(
+        &store,
+        batch("b", vec![record(4, "api", "other tenant", "r4")]),
+    )
+    .await;
     let want = vec![
         (1, "one".to_string(), "r1".to_string()),
         (3, "three".into(), "r3".into()),
@@ -117,13 +125,8 @@ async fn appended_logs_survive_flush_and_restart_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segments_above_the_checkpoint_are_dropped_and_replayed() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (store, _) = Store::open(config(tmp.path()), StoreMetrics::default())
-        .await
-        .expect("open");
-    store
-        .append_logs(batch("a", vec![record(1, "api", "one", "r1")]))
-        .await
-        .expect("append");
+    let store = open(tmp.path()).await;
+    append(&store, batch("a", vec![record(1, "api", "one", "r1")])).await;
     store.flush().await.expect("flush");
     drop(store);
     // Simulate a crash between writing the segment and writing the checkpoint.
@@ -156,9 +159,7 @@ async fn segments_above_the_checkpoint_are_dropped_and_replayed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compaction_merges_segments_and_keeps_every_row() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (store, _) = Store::open(config(tmp.path()), StoreMetrics::default())
-        .await
-        .expect("open");
+    let store = open(tmp.path()).await;
     for i in 0..5 {
         store
             .append_logs(batch(
@@ -184,21 +185,20 @@ async fn compaction_merges_segments_and_keeps_every_row() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_deletes_whole_old_segments() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (store, _) = Store::open(config(tmp.path()), StoreMetrics::default())
-        .await
-        .expect("open");
+    let store = open(tmp.path()).await;
     let now = sightline_model::now_ns();
     let old = now - 40 * 86_400 * sightline_model::NANOS_PER_SECOND;
-    store
-        .append_logs(batch(
+    append(
+        &store,
+        batch(
             "a",
             vec![
                 record(old, "api", "old", "r1"),
                 record(now, "api", "new", "r2"),
             ],
-        ))
-        .await
-        .expect("append");
+        ),
+    )
+    .await;
     store.flush().await.expect("flush");
     assert_eq!(store.logs().read().segments.len(), 2, "two day partitions");
     assert_eq!(store.apply_retention().await.expect("retention"), 1);
@@ -209,21 +209,17 @@ async fn retention_deletes_whole_old_segments() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_lists_label_sets_in_range() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (store, _) = Store::open(config(tmp.path()), StoreMetrics::default())
-        .await
-        .expect("open");
-    store
-        .append_logs(batch(
+    let store = open(tmp.path()).await;
+    append(
+        &store,
+        batch(
             "a",
             vec![record(10, "api", "x", "r"), record(20, "web", "y", "r")],
-        ))
-        .await
-        .expect("append");
+        ),
+    )
+    .await;
     store.flush().await.expect("flush");
-    store
-        .append_logs(batch("a", vec![record(30, "api", "z", "r")]))
-        .await
-        .expect("append");
+    append(&store, batch("a", vec![record(30, "api", "z", "r")])).await;
     let t = TenantId::new("a").expect("tenant");
     assert_eq!(store.logs().streams(&t, &[], 0, 100).len(), 2);
     assert_eq!(store.logs().streams(&t, &[], 15, 25).len(), 1);
@@ -232,9 +228,7 @@ async fn streams_lists_label_sets_in_range() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scans_over_many_blocks_see_each_row_once_and_stop_when_asked() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (store, _) = Store::open(config(tmp.path()), StoreMetrics::default())
-        .await
-        .expect("open");
+    let store = open(tmp.path()).await;
     for i in 0..6 {
         let recs = (0..10)
             .map(|j| {
@@ -333,24 +327,20 @@ async fn appends_wait_for_a_flush_when_the_head_is_full_and_fail_when_none_comes
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn index_stats_count_heads_and_segments() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (store, _) = Store::open(config(tmp.path()), StoreMetrics::default())
-        .await
-        .expect("open");
-    store
-        .append_logs(batch(
+    let store = open(tmp.path()).await;
+    append(
+        &store,
+        batch(
             "a",
             vec![
                 record(10, "api", "12345", "r"),
                 record(20, "web", "xx", "r"),
             ],
-        ))
-        .await
-        .expect("append");
+        ),
+    )
+    .await;
     store.flush().await.expect("flush");
-    store
-        .append_logs(batch("a", vec![record(30, "api", "abc", "r")]))
-        .await
-        .expect("append");
+    append(&store, batch("a", vec![record(30, "api", "abc", "r")])).await;
     let t = TenantId::new("a").expect("tenant");
     let api = [LabelMatcher::new("service", MatchOp::Eq, "api").expect("matcher")];
     let st = store.logs().stats(&t, &api, 0, 100);
