@@ -362,27 +362,37 @@ impl Run<'_> {
         let pipeline = Pipeline::new(expr.stages.clone());
         let mut heap = BoundedHeap::new(direction, limit);
         let stats = &mut self.stats;
-        self.source.scan_logs(&selection, &mut |labels, entry| {
-            stats.entries_scanned += 1;
-            stats.bytes_scanned += entry.line.len() as u64;
-            let ts = entry.timestamp_ns;
-            if ts < start_ns || ts >= end_ns || !heap.may_admit(ts) {
-                return ControlFlow::Continue(());
+        // Newest (or oldest) first, in growing windows: once `limit` entries are kept,
+        // nothing in the windows further out can displace them, so the scan stops there
+        // rather than reading the whole range for a page of recent lines.
+        for (lo, hi) in scan_windows(start_ns, end_ns, direction) {
+            let mut selection = selection.clone();
+            (selection.start_ns, selection.end_ns) = (lo, hi);
+            self.source.scan_logs(&selection, &mut |labels, entry| {
+                stats.entries_scanned += 1;
+                stats.bytes_scanned += entry.line.len() as u64;
+                let ts = entry.timestamp_ns;
+                if ts < lo || ts >= hi || !heap.may_admit(ts) {
+                    return ControlFlow::Continue(());
+                }
+                let mut state = EntryState::new(labels, entry.metadata, entry.line);
+                if !pipeline.run(&mut state) {
+                    return ControlFlow::Continue(());
+                }
+                stats.entries_matched += 1;
+                heap.push(HeapItem {
+                    timestamp_ns: ts,
+                    labels: state.output_labels(&[]),
+                    metadata: state.output_metadata(),
+                    parsed: state.output_parsed(),
+                    line: state.line.into_owned(),
+                });
+                ControlFlow::Continue(())
+            })?;
+            if heap.is_full() {
+                break;
             }
-            let mut state = EntryState::new(labels, entry.metadata, entry.line);
-            if !pipeline.run(&mut state) {
-                return ControlFlow::Continue(());
-            }
-            stats.entries_matched += 1;
-            heap.push(HeapItem {
-                timestamp_ns: ts,
-                labels: state.output_labels(&[]),
-                metadata: state.output_metadata(),
-                parsed: state.output_parsed(),
-                line: state.line.into_owned(),
-            });
-            ControlFlow::Continue(())
-        })?;
+        }
         let mut streams: BTreeMap<Labels, Vec<StreamEntry>> = BTreeMap::new();
         for item in heap.into_sorted() {
             streams.entry(item.labels).or_default().push(StreamEntry {
@@ -425,6 +435,13 @@ impl BoundedHeap {
         }
     }
 
+    fn is_full(&self) -> bool {
+        match self {
+            Self::Newest(h, limit) => h.len() >= *limit,
+            Self::Oldest(h, limit) => h.len() >= *limit,
+        }
+    }
+
     /// Whether an entry at `ts` could be kept; false lets the caller skip the pipeline.
     fn may_admit(&self, ts: i64) -> bool {
         match self {
@@ -461,6 +478,32 @@ impl BoundedHeap {
             Self::Oldest(h, _) => h.into_sorted_vec(),
         }
     }
+}
+
+/// The windows a log query scans `[start_ns, end_ns)` in: from the end backward (or from the
+/// start forward), the first 1/64 of the range, each next one four times the size of the
+/// last, so a query that fills its limit early reads little, and one that needs the whole
+/// range reads it in at most 4 scans (a block spanning several windows is read once for each).
+fn scan_windows(start_ns: i64, end_ns: i64, direction: Direction) -> Vec<(i64, i64)> {
+    let mut width = ((end_ns - start_ns) / 64).max(1);
+    let mut out = Vec::new();
+    let (mut lo, mut hi) = (start_ns, end_ns);
+    while lo < hi {
+        match direction {
+            Direction::Backward => {
+                let cut = hi.saturating_sub(width).max(lo);
+                out.push((cut, hi));
+                hi = cut;
+            }
+            Direction::Forward => {
+                let cut = lo.saturating_add(width).min(hi);
+                out.push((lo, cut));
+                lo = cut;
+            }
+        }
+        width = width.saturating_mul(4);
+    }
+    out
 }
 
 /// Whether the result is ordered by value (`sort`, `sort_desc` at the top) rather than labels.

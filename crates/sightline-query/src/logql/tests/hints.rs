@@ -25,10 +25,79 @@ fn metric(query: &str) -> LogSelection {
     all.remove(0)
 }
 
+/// The selection of a log query; on an empty source it scans every window, which must tile
+/// the range newest first with the same hints.
 fn log(query: &str) -> LogSelection {
-    let mut all = selections(query, &QueryParams::range(tenant(), 0, 600 * SEC, SEC));
-    assert_eq!(all.len(), 1, "{query}");
-    all.remove(0)
+    let all = selections(query, &QueryParams::range(tenant(), 0, 600 * SEC, SEC));
+    let mut end = 600 * SEC;
+    for s in &all {
+        assert_eq!(
+            s.end_ns, end,
+            "{query}: windows tile the range, newest first"
+        );
+        assert!(s.start_ns < s.end_ns);
+        assert_eq!(
+            (
+                &s.line_contains,
+                &s.metadata_eq,
+                s.need_line,
+                s.need_metadata
+            ),
+            (
+                &all[0].line_contains,
+                &all[0].metadata_eq,
+                all[0].need_line,
+                all[0].need_metadata
+            ),
+        );
+        end = s.start_ns;
+    }
+    assert_eq!(end, 0, "{query}: windows reach the start");
+    let mut first = all[0].clone();
+    (first.start_ns, first.end_ns) = (0, 600 * SEC);
+    first
+}
+
+#[test]
+fn a_backward_log_query_stops_once_its_limit_is_filled() {
+    let mut src = MemorySource::new();
+    for i in 0..600 {
+        src.push(
+            tenant(),
+            rec_md(i * 1000, &[("a", "b")], &format!("line {i}"), &[]),
+        );
+    }
+    let params = QueryParams::range(tenant(), 0, 600 * SEC, SEC).with_limit(3);
+    let got = Evaluator::new(&src)
+        .query("{a=\"b\"}", &params)
+        .expect("query");
+    let crate::logql::QueryValue::Streams(streams) = got.value else {
+        panic!("streams")
+    };
+    let lines: Vec<&str> = streams[0].entries.iter().map(|e| e.line.as_str()).collect();
+    assert_eq!(lines, vec!["line 599", "line 598", "line 597"]);
+    assert_eq!(
+        src.selections().len(),
+        1,
+        "the newest window held enough lines"
+    );
+    let forward = params.clone().with_direction(Direction::Forward);
+    let got = Evaluator::new(&src)
+        .query("{a=\"b\"} |= \"line 59\"", &forward)
+        .expect("query");
+    let crate::logql::QueryValue::Streams(streams) = got.value else {
+        panic!("streams")
+    };
+    let lines: Vec<&str> = streams[0].entries.iter().map(|e| e.line.as_str()).collect();
+    assert_eq!(
+        lines,
+        vec!["line 59", "line 590", "line 591"],
+        "oldest first, across windows"
+    );
+    assert!(
+        src.selections().len() > 3,
+        "a rare match makes it read further windows"
+    );
 }
 
 /// (line_contains, metadata_eq, need_line, need_metadata)
