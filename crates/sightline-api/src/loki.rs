@@ -119,6 +119,14 @@ fn query_error(e: QueryError) -> ApiError {
     }
 }
 
+/// The evaluator's limits for this server.
+pub fn query_limits(state: &SharedState) -> QueryLimits {
+    QueryLimits {
+        max_entries: u32::try_from(state.limits.query_entries_max).unwrap_or(u32::MAX),
+        ..QueryLimits::default()
+    }
+}
+
 /// Runs a query on a blocking thread against the store.
 async fn run_query(
     state: &SharedState,
@@ -126,10 +134,7 @@ async fn run_query(
     params: QueryParams,
 ) -> ApiResult<QueryResult> {
     let source = StoreLogs::new(state.store()?.clone());
-    let limits = QueryLimits {
-        max_entries: state.limits.query_entries_max as u32,
-        ..QueryLimits::default()
-    };
+    let limits = query_limits(state);
     tokio::task::spawn_blocking(move || {
         Evaluator::new(&source)
             .with_limits(limits)

@@ -154,27 +154,46 @@ async fn run_tail(state: SharedState, mut socket: WebSocket, spec: TailSpec) {
         Ok(store) => {
             let source = crate::source::StoreLogs::new(store.clone());
             let q = spec.query.clone();
-            tokio::task::spawn_blocking(move || logql::Evaluator::new(&source).query(&q, &params))
-                .await
-        }
-        Err(_) => return,
-    };
-    if let Ok(Ok(result)) = history
-        && let QueryValue::Streams(streams) = result.value
-    {
-        let mut entries: Vec<(Labels, i64, String)> = streams
-            .into_iter()
-            .flat_map(|s| {
-                let labels = s.labels;
-                s.entries
-                    .into_iter()
-                    .map(move |e| (labels.clone(), e.timestamp_ns, e.line))
+            let limits = crate::loki::query_limits(&state);
+            tokio::task::spawn_blocking(move || {
+                logql::Evaluator::new(&source)
+                    .with_limits(limits)
+                    .query(&q, &params)
             })
-            .collect();
-        entries.sort_by_key(|e| e.1);
-        if !entries.is_empty() && !send(&mut socket, frame(entries, 0)).await {
+            .await
+            .map_err(|e| format!("query task: {e}"))
+            .and_then(|r| r.map_err(|e| e.to_string()))
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    let streams = match history {
+        Ok(result) => match result.value {
+            QueryValue::Streams(streams) => streams,
+            _ => Vec::new(),
+        },
+        Err(reason) => {
+            // The client is told why its tail ends, in the close frame (as Loki does).
+            tracing::warn!(query = %spec.query, error = %reason, "tail: reading recent entries failed");
+            let frame = axum::extract::ws::CloseFrame {
+                code: 1011,
+                reason: reason.into(),
+            };
+            let _ = socket.send(Message::Close(Some(frame))).await;
             return;
         }
+    };
+    let mut entries: Vec<(Labels, i64, String)> = streams
+        .into_iter()
+        .flat_map(|s| {
+            let labels = s.labels;
+            s.entries
+                .into_iter()
+                .map(move |e| (labels.clone(), e.timestamp_ns, e.line))
+        })
+        .collect();
+    entries.sort_by_key(|e| e.1);
+    if !entries.is_empty() && !send(&mut socket, frame(entries, 0)).await {
+        return;
     }
     loop {
         tokio::select! {
