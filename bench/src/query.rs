@@ -227,6 +227,17 @@ pub fn percent_encode(s: &str) -> String {
 type Labels = Vec<(String, String)>;
 
 /// The log lines of a `streams` answer, each with its stream's labels.
+/// The lines of a streams result, which must number exactly `want`.
+fn stream_lines_counted(data: &Value, want: u64) -> Result<Vec<(Labels, String)>> {
+    let lines = stream_lines(data)?;
+    anyhow::ensure!(
+        lines.len() as u64 == want,
+        "{} lines, want {want}",
+        lines.len()
+    );
+    Ok(lines)
+}
+
 fn stream_lines(data: &Value) -> Result<Vec<(Labels, String)>> {
     anyhow::ensure!(
         data["resultType"] == "streams",
@@ -299,13 +310,8 @@ fn check_answer(expect: &Expect, limit: Option<u64>, body: &str) -> Result<Strin
             service,
             lines: want,
         } => {
-            let lines = stream_lines(data)?;
             let want = (*want).min(limit);
-            anyhow::ensure!(
-                lines.len() as u64 == want,
-                "{} lines, want {want}",
-                lines.len()
-            );
+            let lines = stream_lines_counted(data, want)?;
             if let Some((labels, l)) = lines.iter().find(|(labels, l)| {
                 !l.contains(term.as_str()) || label(labels, "service") != Some(service)
             }) {
@@ -319,13 +325,8 @@ fn check_answer(expect: &Expect, limit: Option<u64>, body: &str) -> Result<Strin
             labels: want_labels,
             lines: want,
         } => {
-            let lines = stream_lines(data)?;
             let want = (*want).min(limit);
-            anyhow::ensure!(
-                lines.len() as u64 == want,
-                "{} lines, want {want}",
-                lines.len()
-            );
+            let lines = stream_lines_counted(data, want)?;
             for (labels, _) in &lines {
                 for (k, v) in want_labels {
                     anyhow::ensure!(
