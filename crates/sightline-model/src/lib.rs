@@ -1,7 +1,8 @@
 //! The data model shared by every Sightline crate.
 //!
-//! It owns the vocabulary and nothing else: tenants, label sets, label matchers and log
-//! records. It depends on no sibling crate, so ingest, store, query and api can all speak it.
+//! It owns the vocabulary and nothing else: tenants, label sets, label matchers, log
+//! records and metric series. It depends on no sibling crate, so ingest, store, query and
+//! api can all speak it.
 //!
 //! Invariants kept here, so no other crate re-checks them:
 //! - a [`Labels`] set is sorted by name and holds each name once;
@@ -12,11 +13,16 @@ pub mod duration;
 pub mod labels;
 pub mod log;
 pub mod matcher;
+pub mod metric;
 pub mod tenant;
 
 pub use labels::Labels;
 pub use log::{LogBatch, LogRecord};
 pub use matcher::{LabelMatcher, MatchOp};
+pub use metric::{
+    Exemplar, METRIC_NAME_LABEL, MetricBatch, MetricMetadata, MetricType, STALE_NAN_BITS, Sample,
+    SeriesSamples, SeriesSelection, is_stale_nan, stale_nan,
+};
 pub use tenant::TenantId;
 
 /// Nanoseconds per millisecond, second, minute.
