@@ -95,6 +95,8 @@ impl From<sightline_store::StoreError> for ApiError {
         use sightline_store::StoreError as E;
         let kind = match &e {
             E::TooLarge(_) => ErrorKind::TooLarge,
+            // Retrying cannot succeed, so not a 429 that remote-write clients would retry.
+            E::TooManySeries(_) => ErrorKind::BadData,
             E::Closed => ErrorKind::Unavailable,
             E::Overloaded(_) => ErrorKind::TooManyRequests,
             E::Io(_) | E::Corrupt(_) => ErrorKind::Internal,

@@ -31,6 +31,14 @@ impl Labels {
         Self(v)
     }
 
+    /// Builds a set from pairs already sorted by name, each name once, no empty value (as
+    /// read back from a store that wrote a `Labels`); checked in debug builds.
+    pub fn from_sorted_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+        let v: Vec<(String, String)> = pairs.into_iter().collect();
+        debug_assert!(v.windows(2).all(|w| w[0].0 < w[1].0));
+        Self(v)
+    }
+
     /// The value of label `name`, if set.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0

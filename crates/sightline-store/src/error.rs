@@ -13,6 +13,9 @@ pub enum StoreError {
     /// A caller's batch is over a limit.
     #[error("{0}")]
     TooLarge(String),
+    /// A write would take a tenant past its series (cardinality) limit; retrying will not help.
+    #[error("{0}")]
+    TooManySeries(String),
     /// Over a resource limit for now (the head is full while a flush catches up); retry.
     #[error("{0}")]
     Overloaded(String),

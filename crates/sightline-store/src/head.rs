@@ -1,3 +1,4 @@
-//! In-memory heads: what is in the WAL but not yet in a segment, kept queryable.
+//! In-memory heads: what the WAL holds that no segment does yet, one per signal.
 
 pub mod logs;
+pub mod metrics;

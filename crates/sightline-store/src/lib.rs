@@ -14,10 +14,12 @@ pub mod checkpoint;
 pub mod codec;
 mod error;
 pub mod head;
+pub mod index;
 pub mod logs;
 pub mod metrics;
 pub mod object;
 pub mod segment;
+pub mod tsdb;
 pub mod wal;
 
 use std::path::{Path, PathBuf};
@@ -30,9 +32,10 @@ use tokio::sync::Mutex;
 pub use error::StoreError;
 pub use metrics::StoreMetrics;
 
-use sightline_model::LogBatch;
+use sightline_model::{LogBatch, MetricBatch};
 
 use crate::logs::LogStore;
+use crate::tsdb::Tsdb;
 use crate::wal::{RecordType, Wal};
 
 /// How the store is laid out and when it flushes, compacts and forgets.
@@ -55,6 +58,9 @@ pub struct StoreConfig {
     pub compact_small_bytes: u64,
     /// Most segment bytes read by one compaction.
     pub compact_input_bytes_max: u64,
+    /// Most series one tenant may have in the heads (about the series written since the
+    /// last flushes); a write that would create more is refused.
+    pub series_per_tenant_max: usize,
 }
 
 impl StoreConfig {
@@ -69,6 +75,7 @@ impl StoreConfig {
             flush_interval: Duration::from_secs(120),
             compact_small_bytes: 16 << 20,
             compact_input_bytes_max: 64 << 20,
+            series_per_tenant_max: 1_000_000,
         }
     }
 }
@@ -79,6 +86,7 @@ pub struct Store {
     wal: Wal,
     objects: object::Objects,
     logs: LogStore,
+    tsdb: Tsdb,
     flush_lock: Mutex<Instant>,
     started: AtomicBool,
     /// Woken after every flush attempt, for appends waiting for head room.
@@ -106,9 +114,12 @@ impl Store {
         let checkpoint = checkpoint::read(&config.data_dir)?;
         let logs = LogStore::new(objects.clone(), metrics.clone());
         logs.load_segments(checkpoint).await?;
+        let tsdb = Tsdb::new(objects.clone(), metrics.clone());
+        tsdb.load_segments(checkpoint).await?;
         let wal_dir = wal::wal_dir(&config.data_dir);
         std::fs::create_dir_all(&wal_dir).map_err(|e| StoreError::io("create wal dir", e))?;
         let state = logs.state();
+        let tsdb_state = tsdb.state();
         let replay = {
             let wal_dir = wal_dir.clone();
             tokio::task::spawn_blocking(move || {
@@ -116,6 +127,9 @@ impl Store {
                     match rec.record_type {
                         RecordType::Logs => {
                             LogStore::apply(&state, &logs::decode_wal_batch(&rec.payload)?)
+                        }
+                        RecordType::Metrics => {
+                            Tsdb::apply(&tsdb_state, &tsdb::decode_wal_batch(&rec.payload)?)
                         }
                     }
                     Ok(())
@@ -131,19 +145,20 @@ impl Store {
         let stats = OpenStats {
             checkpoint,
             replay,
-            segments: logs.read().segments.len(),
+            segments: logs.read().segments.len() + tsdb.read().segments.len(),
         };
         let store = Arc::new(Self {
             config,
             wal,
             objects,
             logs,
+            tsdb,
             flush_lock: Mutex::new(Instant::now()),
             started: AtomicBool::new(true),
             flushed: tokio::sync::Notify::new(),
             metrics,
         });
-        store.metrics.head_bytes.set(store.logs.head_bytes() as i64);
+        store.update_gauges();
         Ok((store, stats))
     }
 
@@ -157,6 +172,22 @@ impl Store {
 
     pub fn logs(&self) -> &LogStore {
         &self.logs
+    }
+
+    pub fn tsdb(&self) -> &Tsdb {
+        &self.tsdb
+    }
+
+    fn head_bytes(&self) -> usize {
+        self.logs.head_bytes() + self.tsdb.head_bytes()
+    }
+
+    fn update_gauges(&self) {
+        let (ls, lb) = self.logs.segment_totals();
+        let (ms, mb) = self.tsdb.segment_totals();
+        self.metrics.segments.set((ls + ms) as i64);
+        self.metrics.segment_bytes.set((lb + mb) as i64);
+        self.metrics.head_bytes.set(self.head_bytes() as i64);
     }
 
     /// Whether start-up (WAL replay) has finished.
@@ -181,13 +212,38 @@ impl Store {
             .await
     }
 
+    /// Appends a batch of metrics; resolves once it is durable and queryable. A batch that
+    /// would take the tenant past its series limit is refused whole, before the WAL.
+    pub async fn append_metrics(&self, batch: Arc<MetricBatch>) -> Result<(), StoreError> {
+        if batch.series.is_empty() && batch.metadata.is_empty() {
+            return Ok(());
+        }
+        let series = self.tsdb.series_after(&batch.tenant, &batch.series);
+        if series > self.config.series_per_tenant_max {
+            return Err(StoreError::TooManySeries(format!(
+                "tenant {} would have {series} active series, over its limit of {}",
+                batch.tenant, self.config.series_per_tenant_max
+            )));
+        }
+        self.wait_for_head_room().await?;
+        let payload = tsdb::encode_wal_batch(&batch)?;
+        let state = self.tsdb.state();
+        self.wal
+            .append(
+                RecordType::Metrics,
+                payload,
+                Box::new(move || Tsdb::apply(&state, &batch)),
+            )
+            .await
+    }
+
     /// Waits while the heads are full, so ingest slows to what flushing sustains instead of
     /// growing memory without bound.
     async fn wait_for_head_room(&self) -> Result<(), StoreError> {
         let deadline = tokio::time::Instant::now() + self.config.head_full_wait;
         loop {
             let flushed = self.flushed.notified();
-            let head_bytes = self.logs.head_bytes();
+            let head_bytes = self.head_bytes();
             if head_bytes < self.config.head_bytes_max {
                 return Ok(());
             }
@@ -202,7 +258,7 @@ impl Store {
 
     /// Flushes if the heads are over the size threshold or older than the interval.
     pub async fn maybe_flush(&self) -> Result<bool, StoreError> {
-        let head_bytes = self.logs.head_bytes();
+        let head_bytes = self.head_bytes();
         self.metrics.head_bytes.set(head_bytes as i64);
         let due = {
             let last = self.flush_lock.lock().await;
@@ -230,23 +286,27 @@ impl Store {
                 tracing::error!(error = %e, "flush failed; the heads stay in memory and the WAL keeps them");
             }
         }
-        self.metrics.head_bytes.set(self.logs.head_bytes() as i64);
+        self.update_gauges();
         self.flushed.notify_waiters();
         result
     }
 
     async fn flush_locked(&self) -> Result<(), StoreError> {
-        let has_active = !self.logs.read().active.is_empty();
-        let has_frozen = !self.logs.read().frozen.is_empty();
-        if !has_active && !has_frozen {
+        let logs_pending =
+            !self.logs.read().active.is_empty() || !self.logs.read().frozen.is_empty();
+        if !logs_pending && !self.tsdb.has_unflushed() {
             return Ok(());
         }
-        let state = self.logs.state();
+        let (state, tsdb_state) = (self.logs.state(), self.tsdb.state());
         let sealed = self
             .wal
-            .rotate(Box::new(move |seq| LogStore::freeze(&state, seq)))
+            .rotate(Box::new(move |seq| {
+                LogStore::freeze(&state, seq);
+                Tsdb::freeze(&tsdb_state, seq);
+            }))
             .await?;
         self.logs.flush_frozen().await?;
+        self.tsdb.flush_frozen().await?;
         checkpoint::write(&self.config.data_dir, sealed)?;
         wal::remove_through(&wal::wal_dir(&self.config.data_dir), sealed)?;
         Ok(())
@@ -255,12 +315,13 @@ impl Store {
     /// Merges small segments; runs under the flush lock.
     pub async fn compact(&self) -> Result<usize, StoreError> {
         let _g = self.flush_lock.lock().await;
-        self.logs
-            .compact(
-                self.config.compact_small_bytes,
-                self.config.compact_input_bytes_max,
-            )
-            .await
+        let (small, max) = (
+            self.config.compact_small_bytes,
+            self.config.compact_input_bytes_max,
+        );
+        let merges = self.logs.compact(small, max).await? + self.tsdb.compact(small, max).await?;
+        self.update_gauges();
+        Ok(merges)
     }
 
     /// Deletes segments past retention.
@@ -268,7 +329,10 @@ impl Store {
         let _g = self.flush_lock.lock().await;
         let cutoff = sightline_model::now_ns()
             - i64::try_from(self.config.retention.as_nanos()).unwrap_or(i64::MAX);
-        self.logs.apply_retention(cutoff).await
+        let deleted = self.logs.apply_retention(cutoff).await?
+            + self.tsdb.apply_retention(cutoff / 1_000_000).await?;
+        self.update_gauges();
+        Ok(deleted)
     }
 
     /// Checks, for readiness, that the WAL directory and the data directory take a file and

@@ -197,59 +197,19 @@ impl LogStore {
     /// Loads the segments found under `logs/`: deletes those above the checkpoint (an
     /// unfinished flush) and those covered by a compacted one (an unfinished compaction).
     pub async fn load_segments(&self, checkpoint: u64) -> Result<(), StoreError> {
-        use futures::TryStreamExt;
-        let metas: Vec<_> = self
-            .objects
-            .list(Some(&object_store::path::Path::from(SIGNAL)))
-            .try_collect()
-            .await
-            .map_err(|e| StoreError::io("list segments", e))?;
-        let mut ids: Vec<(SegmentId, u64)> = metas
-            .iter()
-            .filter_map(|m| SegmentId::parse(SIGNAL, &m.location).map(|id| (id, m.size)))
-            .collect();
-        ids.sort();
-        let all: Vec<SegmentId> = ids.iter().map(|(id, _)| id.clone()).collect();
         let mut loaded = Vec::new();
-        for (id, size) in ids {
-            let orphan = id.seq_hi > checkpoint;
-            let covered = all
-                .iter()
-                .any(|o| id.is_covered_by(o) && o.seq_hi <= checkpoint);
-            if orphan || covered {
-                tracing::warn!(segment = %id.path(), orphan, covered, "deleting leftover segment");
-                self.objects
-                    .delete(&id.path())
-                    .await
-                    .map_err(|e| StoreError::io("delete leftover segment", e))?;
-                continue;
-            }
+        for (id, size) in crate::segment::list_live(&self.objects, SIGNAL, checkpoint).await? {
             let footer = self.read_footer(&id, size).await?;
             loaded.push(Arc::new(LoadedSegment { id, size, footer }));
         }
         let mut st = self.write();
         st.segments = loaded;
-        self.update_segment_gauges(&st);
         Ok(())
     }
 
     async fn read_footer(&self, id: &SegmentId, size: u64) -> Result<SegmentFooter, StoreError> {
-        let path = id.path();
-        let ctx = |what: &str| format!("{what} {path}");
-        if size < (seg::SEGMENT_MAGIC.len() + seg::TRAILER_BYTES) as u64 {
-            return Err(StoreError::Corrupt(ctx("segment too short:")));
-        }
-        let tail = self
-            .objects
-            .get_range(&path, size - seg::TRAILER_BYTES as u64..size)
-            .await
-            .map_err(|e| StoreError::io(&ctx("read trailer of"), e))?;
-        let (offset, len, crc) = seg::decode_trailer(&tail, size)?;
-        let bytes = self
-            .objects
-            .get_range(&path, offset..offset + u64::from(len))
-            .await
-            .map_err(|e| StoreError::io(&ctx("read footer of"), e))?;
+        let (bytes, crc) =
+            crate::segment::read_footer_bytes(&self.objects, id, size, seg::TRAILER_MAGIC).await?;
         seg::decode_footer(&bytes, crc)
     }
 
@@ -311,7 +271,6 @@ impl LogStore {
             let mut st = self.write();
             st.frozen.retain(|x| !Arc::ptr_eq(x, &f));
             st.segments.extend(new_segments);
-            self.update_segment_gauges(&st);
         }
         Ok(())
     }
@@ -332,11 +291,10 @@ impl LogStore {
         Ok(Arc::new(LoadedSegment { id, size, footer }))
     }
 
-    fn update_segment_gauges(&self, st: &LogState) {
-        self.metrics.segments.set(st.segments.len() as i64);
-        self.metrics
-            .segment_bytes
-            .set(st.segments.iter().map(|s| s.size as i64).sum());
+    /// Segment count and bytes, for the store's gauges.
+    pub fn segment_totals(&self) -> (usize, u64) {
+        let st = self.read();
+        (st.segments.len(), st.segments.iter().map(|s| s.size).sum())
     }
 
     /// Visits every entry of the selection, from the heads and the segments.
@@ -626,7 +584,6 @@ impl LogStore {
             st.segments
                 .retain(|s| !inputs.iter().any(|i| Arc::ptr_eq(i, s)));
             st.segments.push(out);
-            self.update_segment_gauges(&st);
         }
         for s in inputs {
             self.objects
@@ -645,7 +602,6 @@ impl LogStore {
                 .into_iter()
                 .partition(|s| s.footer.max_ts < cutoff_ns);
             st.segments = keep;
-            self.update_segment_gauges(&st);
             expired
         };
         for s in &expired {

@@ -6,10 +6,159 @@
 
 pub mod bloom;
 pub mod logs;
+pub mod metrics;
 
 use object_store::path::Path as ObjectPath;
 
 use sightline_model::{NANOS_PER_SECOND, TenantId};
+
+use crate::StoreError;
+use crate::codec;
+
+/// The segments of `signal` found in the object store, sorted, after deleting leftovers:
+/// those above the checkpoint (a flush that crashed before the checkpoint moved; the WAL
+/// still holds their records) and those covered by a compacted one (a compaction that
+/// crashed before deleting its inputs).
+pub async fn list_live(
+    objects: &crate::object::Objects,
+    signal: &'static str,
+    checkpoint: u64,
+) -> Result<Vec<(SegmentId, u64)>, StoreError> {
+    use futures::TryStreamExt;
+    use object_store::ObjectStoreExt;
+    let metas: Vec<_> = objects
+        .list(Some(&ObjectPath::from(signal)))
+        .try_collect()
+        .await
+        .map_err(|e| StoreError::io("list segments", e))?;
+    let mut ids: Vec<(SegmentId, u64)> = metas
+        .iter()
+        .filter_map(|m| SegmentId::parse(signal, &m.location).map(|id| (id, m.size)))
+        .collect();
+    ids.sort();
+    let all: Vec<SegmentId> = ids.iter().map(|(id, _)| id.clone()).collect();
+    let mut live = Vec::new();
+    for (id, size) in ids {
+        let orphan = id.seq_hi > checkpoint;
+        let covered = all
+            .iter()
+            .any(|o| id.is_covered_by(o) && o.seq_hi <= checkpoint);
+        if orphan || covered {
+            tracing::warn!(segment = %id.path(), orphan, covered, "deleting leftover segment");
+            objects
+                .delete(&id.path())
+                .await
+                .map_err(|e| StoreError::io("delete leftover segment", e))?;
+            continue;
+        }
+        live.push((id, size));
+    }
+    Ok(live)
+}
+
+/// Reads a segment's footer bytes (still compressed) and their CRC through its trailer,
+/// with two ranged reads.
+pub async fn read_footer_bytes(
+    objects: &crate::object::Objects,
+    id: &SegmentId,
+    size: u64,
+    trailer_magic: &[u8; 8],
+) -> Result<(bytes::Bytes, u32), StoreError> {
+    use object_store::ObjectStoreExt;
+    let path = id.path();
+    let ctx = |what: &str| format!("{what} {path}");
+    if size < (8 + TRAILER_BYTES) as u64 {
+        return Err(StoreError::Corrupt(ctx("segment too short:")));
+    }
+    let tail = objects
+        .get_range(&path, size - TRAILER_BYTES as u64..size)
+        .await
+        .map_err(|e| StoreError::io(&ctx("read trailer of"), e))?;
+    let (offset, len, crc) = decode_trailer(&tail, size, trailer_magic, &ctx("segment"))?;
+    let bytes = objects
+        .get_range(&path, offset..offset + u64::from(len))
+        .await
+        .map_err(|e| StoreError::io(&ctx("read footer of"), e))?;
+    Ok((bytes, crc))
+}
+
+/// Bytes of the trailer every segment format ends with:
+/// `footer_offset: u64 LE │ footer_len: u32 LE │ footer_crc: u32 LE │ trailer magic (8 B)`.
+pub const TRAILER_BYTES: usize = 24;
+/// zstd level of footers.
+const FOOTER_ZSTD_LEVEL: i32 = 3;
+
+/// Appends the footer (zstd of `raw`) and the trailer that locates it.
+pub fn write_footer(
+    out: &mut Vec<u8>,
+    raw: &[u8],
+    trailer_magic: &[u8; 8],
+) -> Result<(), StoreError> {
+    let footer_bytes = codec::zstd_compress(raw, FOOTER_ZSTD_LEVEL)?;
+    let footer_offset = out.len() as u64;
+    out.extend_from_slice(&footer_bytes);
+    out.extend_from_slice(&footer_offset.to_le_bytes());
+    out.extend_from_slice(&(footer_bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&footer_bytes).to_le_bytes());
+    out.extend_from_slice(trailer_magic);
+    Ok(())
+}
+
+/// Reads the trailer at the end of `tail` (the file's last bytes): the footer's offset,
+/// length and CRC, checked against the file length.
+pub fn decode_trailer(
+    tail: &[u8],
+    file_len: u64,
+    trailer_magic: &[u8; 8],
+    what: &str,
+) -> Result<(u64, u32, u32), StoreError> {
+    if tail.len() < TRAILER_BYTES || &tail[tail.len() - 8..] != trailer_magic {
+        return Err(StoreError::Corrupt(format!("{what}: bad trailer magic")));
+    }
+    let t = &tail[tail.len() - TRAILER_BYTES..];
+    let le64 = |b: &[u8]| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+    let le32 = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let (offset, len, crc) = (le64(&t[0..8]), le32(&t[8..12]), le32(&t[12..16]));
+    if offset.checked_add(u64::from(len) + TRAILER_BYTES as u64) != Some(file_len) {
+        return Err(StoreError::Corrupt(format!(
+            "{what}: footer bounds do not match the file"
+        )));
+    }
+    Ok((offset, len, crc))
+}
+
+/// Checks a footer's CRC and decompresses it.
+pub fn decode_footer_bytes(
+    bytes: &[u8],
+    crc: u32,
+    limit: usize,
+    what: &str,
+) -> Result<Vec<u8>, StoreError> {
+    if crc32fast::hash(bytes) != crc {
+        return Err(StoreError::Corrupt(format!(
+            "{what}: footer checksum mismatch"
+        )));
+    }
+    codec::zstd_decompress(bytes, limit)
+}
+
+/// The footer of a whole segment file held in memory.
+pub fn footer_of_file<'a>(
+    file: &'a [u8],
+    magic: &[u8; 8],
+    trailer_magic: &[u8; 8],
+    what: &str,
+) -> Result<(&'a [u8], u32), StoreError> {
+    if !file.starts_with(magic) {
+        return Err(StoreError::Corrupt(format!("{what}: bad magic")));
+    }
+    let tail_start = file.len().saturating_sub(TRAILER_BYTES);
+    let (offset, len, crc) =
+        decode_trailer(&file[tail_start..], file.len() as u64, trailer_magic, what)?;
+    let start = usize::try_from(offset)
+        .map_err(|_| StoreError::Corrupt(format!("{what}: footer offset")))?;
+    Ok((&file[start..start + len as usize], crc))
+}
 
 /// Seconds in a day partition.
 pub const PARTITION_SECONDS: i64 = 86_400;

@@ -51,12 +51,15 @@ const QUEUE_LEN_MAX: usize = 1024;
 pub enum RecordType {
     /// A postcard-encoded `LogBatch` (see `logs::WalLogBatch`).
     Logs = 1,
+    /// A postcard-encoded `MetricBatch` (see `tsdb::WalBatchRef`).
+    Metrics = 2,
 }
 
 impl RecordType {
     fn from_u8(b: u8) -> Option<Self> {
         match b {
             1 => Some(Self::Logs),
+            2 => Some(Self::Metrics),
             _ => None,
         }
     }

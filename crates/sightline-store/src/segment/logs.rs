@@ -38,7 +38,8 @@ use crate::codec::{self, Reader};
 
 pub const SEGMENT_MAGIC: &[u8; 8] = b"SLLOGS01";
 pub const TRAILER_MAGIC: &[u8; 8] = b"SLLOGEND";
-pub const TRAILER_BYTES: usize = 24;
+pub use super::TRAILER_BYTES;
+const WHAT: &str = "logs segment";
 pub const FORMAT_VERSION: u32 = 1;
 /// A block is closed once it has this many rows…
 const BLOCK_ROWS_MAX: usize = 16_384;
@@ -156,13 +157,7 @@ pub fn encode_segment(tenant: &TenantId, streams: &[StreamRef<'_>]) -> Result<Ve
         footer.max_ts = footer.max_ts.max(b.max_ts);
     }
     let raw = postcard::to_stdvec(&footer).map_err(|e| StoreError::io("encode footer", e))?;
-    let footer_bytes = codec::zstd_compress(&raw, ZSTD_LEVEL)?;
-    let footer_offset = out.len() as u64;
-    out.extend_from_slice(&footer_bytes);
-    out.extend_from_slice(&footer_offset.to_le_bytes());
-    out.extend_from_slice(&(footer_bytes.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&footer_bytes).to_le_bytes());
-    out.extend_from_slice(TRAILER_MAGIC);
+    super::write_footer(&mut out, &raw, TRAILER_MAGIC)?;
     Ok(out)
 }
 
@@ -290,30 +285,11 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
 /// Reads the footer from the last bytes of a segment: `tail` must end where the file ends and
 /// hold at least the trailer; returns the footer's offset and length when `tail` is too short.
 pub fn decode_trailer(tail: &[u8], file_len: u64) -> Result<(u64, u32, u32), StoreError> {
-    if tail.len() < TRAILER_BYTES || &tail[tail.len() - 8..] != TRAILER_MAGIC {
-        return Err(StoreError::Corrupt(
-            "logs segment: bad trailer magic".into(),
-        ));
-    }
-    let t = &tail[tail.len() - TRAILER_BYTES..];
-    let le64 = |b: &[u8]| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-    let le32 = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-    let (offset, len, crc) = (le64(&t[0..8]), le32(&t[8..12]), le32(&t[12..16]));
-    if offset + u64::from(len) + TRAILER_BYTES as u64 != file_len {
-        return Err(StoreError::Corrupt(
-            "logs segment: footer bounds do not match the file".into(),
-        ));
-    }
-    Ok((offset, len, crc))
+    super::decode_trailer(tail, file_len, TRAILER_MAGIC, WHAT)
 }
 
 pub fn decode_footer(bytes: &[u8], crc: u32) -> Result<SegmentFooter, StoreError> {
-    if crc32fast::hash(bytes) != crc {
-        return Err(StoreError::Corrupt(
-            "logs segment: footer checksum mismatch".into(),
-        ));
-    }
-    let raw = codec::zstd_decompress(bytes, FOOTER_BYTES_MAX)?;
+    let raw = super::decode_footer_bytes(bytes, crc, FOOTER_BYTES_MAX, WHAT)?;
     let footer: SegmentFooter = postcard::from_bytes(&raw)
         .map_err(|e| StoreError::Corrupt(format!("logs segment footer: {e}")))?;
     if footer.version != FORMAT_VERSION {
@@ -508,12 +484,8 @@ pub fn decode_all(
     file: &[u8],
     keys: &mut KeyDict,
 ) -> Result<(SegmentFooter, Vec<StreamRows>), StoreError> {
-    if !file.starts_with(SEGMENT_MAGIC) {
-        return Err(StoreError::Corrupt("logs segment: bad magic".into()));
-    }
-    let tail_start = file.len().saturating_sub(TRAILER_BYTES);
-    let (offset, len, crc) = decode_trailer(&file[tail_start..], file.len() as u64)?;
-    let footer = decode_footer(&file[offset as usize..offset as usize + len as usize], crc)?;
+    let (footer_bytes, crc) = super::footer_of_file(file, SEGMENT_MAGIC, TRAILER_MAGIC, WHAT)?;
+    let footer = decode_footer(footer_bytes, crc)?;
     let mut streams: Vec<StreamRows> = footer
         .streams
         .iter()
@@ -569,12 +541,9 @@ pub struct SegmentStats {
 /// Measures a whole segment file; per-name metadata sizes are estimated by compressing each
 /// name's values on their own.
 pub fn inspect(file: &[u8]) -> Result<SegmentStats, StoreError> {
-    if !file.starts_with(SEGMENT_MAGIC) {
-        return Err(StoreError::Corrupt("logs segment: bad magic".into()));
-    }
-    let tail_start = file.len().saturating_sub(TRAILER_BYTES);
-    let (offset, len, crc) = decode_trailer(&file[tail_start..], file.len() as u64)?;
-    let footer = decode_footer(&file[offset as usize..offset as usize + len as usize], crc)?;
+    let (footer_bytes, crc) = super::footer_of_file(file, SEGMENT_MAGIC, TRAILER_MAGIC, WHAT)?;
+    let len = footer_bytes.len() as u32;
+    let footer = decode_footer(footer_bytes, crc)?;
     let mut st = SegmentStats {
         file_bytes: file.len() as u64,
         footer_bytes: u64::from(len),

@@ -1,0 +1,678 @@
+//! The metrics signal: a time-series database of our own over the shared WAL, checkpoint
+//! and segment machinery.
+//!
+//! Like the logs signal, all state sits behind one lock ([`TsdbState`]): the active head,
+//! heads frozen by a WAL rotation while their segments are written, and the loaded
+//! segments, each with its postings index built at load. A query takes a snapshot under the
+//! lock and reads outside it; a flush swaps a frozen head for its segments in one step, so a
+//! sample is never seen twice or missed. Where sources overlap (a series in a segment and in
+//! the head, or compaction inputs), samples are merged by timestamp and the newest write
+//! wins: segments in WAL order, then frozen heads, then the active head.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use object_store::ObjectStoreExt;
+use serde::{Deserialize, Serialize};
+
+use sightline_model::{
+    Exemplar, LabelMatcher, Labels, MetricBatch, MetricMetadata, Sample, SeriesSamples,
+    SeriesSelection, TenantId,
+};
+
+use crate::StoreError;
+use crate::head::metrics::{MetricHead, sort_dedup};
+use crate::index::Postings;
+use crate::metrics::StoreMetrics;
+use crate::object::Objects;
+use crate::segment::SegmentId;
+use crate::segment::metrics::{self as seg, SegmentFooter, SegmentInput};
+
+pub const SIGNAL: &str = "metrics";
+
+/// A loaded segment: its footer, its series' label sets and their postings.
+pub struct LoadedSegment {
+    pub id: SegmentId,
+    pub size: u64,
+    pub footer: SegmentFooter,
+    pub labels: Vec<Labels>,
+    pub postings: Postings,
+}
+
+impl LoadedSegment {
+    fn new(id: SegmentId, size: u64, footer: SegmentFooter) -> Self {
+        let labels: Vec<Labels> = (0..footer.series.len()).map(|i| footer.labels(i)).collect();
+        let mut postings = Postings::default();
+        for (i, l) in labels.iter().enumerate() {
+            postings.add(i as u32, l);
+        }
+        Self {
+            id,
+            size,
+            footer,
+            labels,
+            postings,
+        }
+    }
+
+    fn overlaps(&self, tenant: &TenantId, start_ms: i64, end_ms: i64) -> bool {
+        &self.id.tenant == tenant && self.footer.max_ts >= start_ms && self.footer.min_ts <= end_ms
+    }
+
+    /// Matching series ids with samples in the range.
+    fn select(&self, matchers: &[LabelMatcher], start_ms: i64, end_ms: i64) -> Vec<u32> {
+        let mut ids = self.postings.select(matchers, |i| &self.labels[i as usize]);
+        ids.retain(|&i| {
+            let s = &self.footer.series[i as usize];
+            s.max_ts >= start_ms && s.min_ts <= end_ms
+        });
+        ids
+    }
+}
+
+pub struct FrozenHead {
+    pub seq: u64,
+    pub head: MetricHead,
+}
+
+#[derive(Default)]
+pub struct TsdbState {
+    pub active: MetricHead,
+    pub frozen: Vec<Arc<FrozenHead>>,
+    pub segments: Vec<Arc<LoadedSegment>>,
+}
+
+impl TsdbState {
+    fn heads(&self) -> impl Iterator<Item = &MetricHead> {
+        self.frozen
+            .iter()
+            .map(|f| &f.head)
+            .chain(std::iter::once(&self.active))
+    }
+}
+
+/// The WAL payload of a metrics record.
+#[derive(Serialize)]
+struct WalBatchRef<'a> {
+    tenant: &'a str,
+    series: &'a [SeriesSamples],
+    metadata: &'a [MetricMetadata],
+}
+
+#[derive(Deserialize)]
+struct WalBatch {
+    tenant: String,
+    series: Vec<SeriesSamples>,
+    metadata: Vec<MetricMetadata>,
+}
+
+pub fn encode_wal_batch(batch: &MetricBatch) -> Result<Vec<u8>, StoreError> {
+    let estimate: usize = batch
+        .series
+        .iter()
+        .map(|s| {
+            s.samples.len() * 12
+                + s.labels
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len() + 2)
+                    .sum::<usize>()
+        })
+        .sum();
+    let value = WalBatchRef {
+        tenant: batch.tenant.as_str(),
+        series: &batch.series,
+        metadata: &batch.metadata,
+    };
+    postcard::to_extend(&value, Vec::with_capacity(estimate + 64))
+        .map_err(|e| StoreError::io("encode wal batch", e))
+}
+
+pub fn decode_wal_batch(payload: &[u8]) -> Result<MetricBatch, StoreError> {
+    let b: WalBatch = postcard::from_bytes(payload)
+        .map_err(|e| StoreError::Corrupt(format!("wal metrics record: {e}")))?;
+    let tenant = TenantId::new(&b.tenant)
+        .map_err(|e| StoreError::Corrupt(format!("wal metrics record: {e}")))?;
+    Ok(MetricBatch {
+        tenant,
+        series: b.series,
+        metadata: b.metadata,
+    })
+}
+
+/// A series with its samples, as a selection returns it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SelectedSeries {
+    pub labels: Labels,
+    /// Sorted by time, one per timestamp.
+    pub samples: Vec<Sample>,
+}
+
+pub struct Tsdb {
+    state: Arc<RwLock<TsdbState>>,
+    objects: Objects,
+    metrics: StoreMetrics,
+}
+
+impl Tsdb {
+    pub fn new(objects: Objects, metrics: StoreMetrics) -> Self {
+        Self {
+            state: Arc::default(),
+            objects,
+            metrics,
+        }
+    }
+
+    pub fn state(&self) -> Arc<RwLock<TsdbState>> {
+        self.state.clone()
+    }
+
+    pub fn read(&self) -> RwLockReadGuard<'_, TsdbState> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, TsdbState> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Loads the segments found under `metrics/` (leftovers deleted, see `segment::list_live`).
+    pub async fn load_segments(&self, checkpoint: u64) -> Result<(), StoreError> {
+        let mut loaded = Vec::new();
+        for (id, size) in crate::segment::list_live(&self.objects, SIGNAL, checkpoint).await? {
+            let (bytes, crc) =
+                crate::segment::read_footer_bytes(&self.objects, &id, size, seg::TRAILER_MAGIC)
+                    .await?;
+            let seg = tokio::task::spawn_blocking(move || {
+                seg::decode_footer(&bytes, crc).map(|f| LoadedSegment::new(id, size, f))
+            })
+            .await
+            .map_err(|e| StoreError::io("load metrics segment", e))??;
+            loaded.push(Arc::new(seg));
+        }
+        let mut st = self.write();
+        st.segments = loaded;
+        Ok(())
+    }
+
+    /// Applies a durable batch to the active head (from the WAL thread or replay).
+    pub fn apply(state: &RwLock<TsdbState>, batch: &MetricBatch) {
+        let mut st = state.write().unwrap_or_else(|p| p.into_inner());
+        st.active
+            .append(&batch.tenant, &batch.series, &batch.metadata);
+    }
+
+    /// Freezes the active head as of WAL sequence `seq` (at a rotation).
+    pub fn freeze(state: &RwLock<TsdbState>, seq: u64) {
+        let mut st = state.write().unwrap_or_else(|p| p.into_inner());
+        if !st.active.is_empty() {
+            let head = std::mem::take(&mut st.active);
+            st.frozen.push(Arc::new(FrozenHead { seq, head }));
+        }
+    }
+
+    pub fn head_bytes(&self) -> usize {
+        let st = self.read();
+        st.heads().map(|h| h.raw_bytes).sum()
+    }
+
+    pub fn has_unflushed(&self) -> bool {
+        let st = self.read();
+        !st.active.is_empty() || !st.frozen.is_empty()
+    }
+
+    /// Series the tenant has in the heads now plus those of `series` that are new: what a
+    /// per-tenant series limit is checked against. Series of the frozen heads count too, so
+    /// a flush does not reset the count mid-stream.
+    pub fn series_after(&self, tenant: &TenantId, series: &[SeriesSamples]) -> usize {
+        let st = self.read();
+        let current = st
+            .heads()
+            .map(|h| h.series_count(tenant))
+            .max()
+            .unwrap_or(0);
+        current + st.active.new_series_count(tenant, series)
+    }
+
+    /// Writes every frozen head as segments, then swaps them in (see `LogStore::flush_frozen`
+    /// for the failure rules, which are the same).
+    pub async fn flush_frozen(&self) -> Result<(), StoreError> {
+        let frozen: Vec<Arc<FrozenHead>> = self.read().frozen.clone();
+        for f in frozen {
+            let parts = {
+                let f = f.clone();
+                tokio::task::spawn_blocking(move || {
+                    f.head
+                        .partitions()
+                        .into_iter()
+                        .map(|mut p| {
+                            p.series.sort_by(|a, b| a.0.cmp(b.0));
+                            let input = SegmentInput {
+                                tenant: p.tenant.as_str(),
+                                series: p.series.iter().map(|(l, s)| (*l, s.as_slice())).collect(),
+                                metadata: p.metadata.clone(),
+                                exemplars: p.exemplars.clone(),
+                            };
+                            Ok((p.tenant.clone(), p.day, seg::encode_segment(&input)?))
+                        })
+                        .collect::<Result<Vec<_>, StoreError>>()
+                })
+                .await
+                .map_err(|e| StoreError::io("encode metrics segments", e))??
+            };
+            let mut new_segments = Vec::new();
+            for (tenant, day, bytes) in parts {
+                let id = SegmentId {
+                    signal: SIGNAL,
+                    tenant,
+                    day,
+                    seq_lo: f.seq,
+                    seq_hi: f.seq,
+                };
+                new_segments.push(self.put_segment(id, bytes).await?);
+            }
+            let mut st = self.write();
+            st.frozen.retain(|x| !Arc::ptr_eq(x, &f));
+            st.segments.extend(new_segments);
+        }
+        Ok(())
+    }
+
+    async fn put_segment(
+        &self,
+        id: SegmentId,
+        bytes: Vec<u8>,
+    ) -> Result<Arc<LoadedSegment>, StoreError> {
+        let size = bytes.len() as u64;
+        let footer = seg::footer_of(&bytes)?;
+        self.objects.put_durable(&id.path(), bytes).await?;
+        let loaded = tokio::task::spawn_blocking(move || LoadedSegment::new(id, size, footer))
+            .await
+            .map_err(|e| StoreError::io("index metrics segment", e))?;
+        Ok(Arc::new(loaded))
+    }
+
+    /// The series matching the selection, with their samples in `[start_ms, end_ms]`, sorted
+    /// by label set. Series without a sample in the range are left out.
+    pub async fn select(&self, sel: &SeriesSelection) -> Result<Vec<SelectedSeries>, StoreError> {
+        // Samples of each series from every source, oldest source first.
+        let mut merged: BTreeMap<Labels, Vec<Vec<Sample>>> = BTreeMap::new();
+        let segments: Vec<Arc<LoadedSegment>> = {
+            let st = self.read();
+            st.segments
+                .iter()
+                .filter(|s| s.overlaps(&sel.tenant, sel.start_ms, sel.end_ms))
+                .cloned()
+                .collect()
+        };
+        let mut segments = segments;
+        segments.sort_by_key(|s| s.id.seq_lo);
+        for s in &segments {
+            self.select_segment(s, sel, &mut merged).await?;
+        }
+        {
+            let st = self.read();
+            for head in st.heads() {
+                let Some(t) = head.tenant(&sel.tenant) else {
+                    continue;
+                };
+                for hs in t.select(&sel.matchers) {
+                    let smp = hs.sorted_samples();
+                    let lo = smp.partition_point(|x| x.timestamp_ms < sel.start_ms);
+                    let hi = smp.partition_point(|x| x.timestamp_ms <= sel.end_ms);
+                    if lo < hi {
+                        merged
+                            .entry(hs.labels.clone())
+                            .or_default()
+                            .push(smp[lo..hi].to_vec());
+                    }
+                }
+            }
+        }
+        Ok(merged
+            .into_iter()
+            .map(|(labels, parts)| SelectedSeries {
+                labels,
+                samples: merge_parts(parts),
+            })
+            .filter(|s| !s.samples.is_empty())
+            .collect())
+    }
+
+    async fn select_segment(
+        &self,
+        s: &Arc<LoadedSegment>,
+        sel: &SeriesSelection,
+        merged: &mut BTreeMap<Labels, Vec<Vec<Sample>>>,
+    ) -> Result<(), StoreError> {
+        let ids = self_select(s, sel);
+        if ids.is_empty() {
+            self.metrics
+                .skipped_blocks
+                .inc_by(s.footer.blocks.len() as u64);
+            return Ok(());
+        }
+        let path = s.id.path();
+        let mut i = 0;
+        while i < ids.len() {
+            let block_idx = s.footer.series[ids[i] as usize].block;
+            let mut j = i;
+            while j < ids.len() && s.footer.series[ids[j] as usize].block == block_idx {
+                j += 1;
+            }
+            let b = &s.footer.blocks[block_idx as usize];
+            let bytes = self
+                .objects
+                .get_range(&path, b.offset..b.offset + u64::from(b.len))
+                .await
+                .map_err(|e| StoreError::io(&format!("read block of {path}"), e))?;
+            self.metrics.segment_bytes_read.inc_by(bytes.len() as u64);
+            self.metrics.scanned_blocks.inc();
+            let block = seg::decode_block(b, &bytes)?;
+            for &id in &ids[i..j] {
+                let mut smp = Vec::new();
+                seg::decode_series(
+                    &s.footer.series[id as usize],
+                    &block,
+                    sel.start_ms,
+                    sel.end_ms,
+                    &mut smp,
+                )?;
+                if !smp.is_empty() {
+                    merged
+                        .entry(s.labels[id as usize].clone())
+                        .or_default()
+                        .push(smp);
+                }
+            }
+            i = j;
+        }
+        Ok(())
+    }
+
+    /// Label sets of the series matching `matchers` with samples in the range, sorted.
+    pub fn series(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Vec<Labels> {
+        let mut out: BTreeSet<Labels> = BTreeSet::new();
+        let st = self.read();
+        for s in st
+            .segments
+            .iter()
+            .filter(|s| s.overlaps(tenant, start_ms, end_ms))
+        {
+            for id in s.select(matchers, start_ms, end_ms) {
+                out.insert(s.labels[id as usize].clone());
+            }
+        }
+        for head in st.heads() {
+            let Some(t) = head.tenant(tenant) else {
+                continue;
+            };
+            for hs in t.select(matchers) {
+                if hs
+                    .min_max_ts()
+                    .is_some_and(|(lo, hi)| hi >= start_ms && lo <= end_ms)
+                {
+                    out.insert(hs.labels.clone());
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    /// Label names of matching series in the range, sorted (all series when `matchers` is empty).
+    pub fn label_names(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Vec<String> {
+        let mut names: BTreeSet<String> = BTreeSet::new();
+        for l in self.series(tenant, matchers, start_ms, end_ms) {
+            for (k, _) in l.iter() {
+                if !names.contains(k) {
+                    names.insert(k.to_string());
+                }
+            }
+        }
+        names.into_iter().collect()
+    }
+
+    /// Values of label `name` on matching series in the range, sorted.
+    pub fn label_values(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        matchers: &[LabelMatcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Vec<String> {
+        let mut values: BTreeSet<String> = BTreeSet::new();
+        for l in self.series(tenant, matchers, start_ms, end_ms) {
+            if let Some(v) = l.get(name)
+                && !values.contains(v)
+            {
+                values.insert(v.to_string());
+            }
+        }
+        values.into_iter().collect()
+    }
+
+    /// Metadata of every metric family the tenant has (newest wins), by family name.
+    pub fn metadata(&self, tenant: &TenantId) -> BTreeMap<String, MetricMetadata> {
+        let mut out = BTreeMap::new();
+        let st = self.read();
+        let mut segments: Vec<&Arc<LoadedSegment>> = st
+            .segments
+            .iter()
+            .filter(|s| &s.id.tenant == tenant)
+            .collect();
+        segments.sort_by_key(|s| s.id.seq_hi);
+        for s in segments {
+            for m in &s.footer.metadata {
+                out.insert(m.metric_family.clone(), m.clone());
+            }
+        }
+        for head in st.heads() {
+            if let Some(t) = head.tenant(tenant) {
+                for m in t.metadata() {
+                    out.insert(m.metric_family.clone(), m.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// Exemplars of matching series in the range, by series, sorted by time.
+    pub fn exemplars(
+        &self,
+        tenant: &TenantId,
+        matchers: &[LabelMatcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Vec<(Labels, Vec<Exemplar>)> {
+        let mut out: BTreeMap<Labels, Vec<Exemplar>> = BTreeMap::new();
+        let in_range = |e: &Exemplar| e.timestamp_ms >= start_ms && e.timestamp_ms <= end_ms;
+        let st = self.read();
+        for s in st
+            .segments
+            .iter()
+            .filter(|s| s.overlaps(tenant, start_ms, end_ms))
+        {
+            for (i, e) in &s.footer.exemplars {
+                let l = &s.labels[*i as usize];
+                if in_range(e) && sightline_model::matcher::matches_all(matchers, l) {
+                    out.entry(l.clone()).or_default().push(e.clone());
+                }
+            }
+        }
+        for head in st.heads() {
+            let Some(t) = head.tenant(tenant) else {
+                continue;
+            };
+            for (l, e) in t.exemplars() {
+                if in_range(e) && sightline_model::matcher::matches_all(matchers, l) {
+                    out.entry(l.clone()).or_default().push(e.clone());
+                }
+            }
+        }
+        out.into_iter()
+            .map(|(l, mut v)| {
+                v.sort_by_key(|e| e.timestamp_ms);
+                v.dedup_by(|a, b| a.timestamp_ms == b.timestamp_ms && a.labels == b.labels);
+                (l, v)
+            })
+            .collect()
+    }
+
+    /// Merges small segments of one tenant and day. Returns how many merges ran. The caller
+    /// holds the flush lock.
+    pub async fn compact(
+        &self,
+        small_bytes: u64,
+        input_bytes_max: u64,
+    ) -> Result<usize, StoreError> {
+        let segments = self.read().segments.clone();
+        let mut groups: BTreeMap<(TenantId, i64), Vec<Arc<LoadedSegment>>> = BTreeMap::new();
+        for s in segments.iter().filter(|s| s.size < small_bytes) {
+            groups
+                .entry((s.id.tenant.clone(), s.id.day))
+                .or_default()
+                .push(s.clone());
+        }
+        let mut merges = 0;
+        for ((tenant, day), mut group) in groups {
+            group.sort_by_key(|s| s.id.seq_lo);
+            let mut total = 0u64;
+            group.retain(|s| {
+                total += s.size;
+                total <= input_bytes_max
+            });
+            if group.len() < 2 {
+                continue;
+            }
+            self.merge(tenant, day, &group).await?;
+            merges += 1;
+            self.metrics.compactions.inc();
+        }
+        Ok(merges)
+    }
+
+    async fn merge(
+        &self,
+        tenant: TenantId,
+        day: i64,
+        inputs: &[Arc<LoadedSegment>],
+    ) -> Result<(), StoreError> {
+        let mut files = Vec::new();
+        for s in inputs {
+            let bytes = self
+                .objects
+                .get(&s.id.path())
+                .await
+                .map_err(|e| StoreError::io("read segment to compact", e))?
+                .bytes()
+                .await
+                .map_err(|e| StoreError::io("read segment to compact", e))?;
+            files.push(bytes);
+        }
+        let t = tenant.clone();
+        let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, StoreError> {
+            let mut series: BTreeMap<Labels, Vec<Vec<Sample>>> = BTreeMap::new();
+            let mut metadata: BTreeMap<String, MetricMetadata> = BTreeMap::new();
+            let mut exemplars: Vec<(Labels, Exemplar)> = Vec::new();
+            for f in &files {
+                let (footer, all) = seg::decode_all(f)?;
+                for m in &footer.metadata {
+                    metadata.insert(m.metric_family.clone(), m.clone());
+                }
+                for (i, e) in footer.exemplars {
+                    exemplars.push((all[i as usize].0.clone(), e));
+                }
+                for (l, s) in all {
+                    series.entry(l).or_default().push(s);
+                }
+            }
+            let series: Vec<(Labels, Vec<Sample>)> = series
+                .into_iter()
+                .map(|(l, p)| (l, merge_parts(p)))
+                .collect();
+            let input = SegmentInput {
+                tenant: t.as_str(),
+                series: series.iter().map(|(l, s)| (l, s.as_slice())).collect(),
+                metadata: metadata.values().collect(),
+                exemplars: exemplars.iter().map(|(l, e)| (l, e)).collect(),
+            };
+            seg::encode_segment(&input)
+        })
+        .await
+        .map_err(|e| StoreError::io("compact metrics segments", e))??;
+        let id = SegmentId {
+            signal: SIGNAL,
+            tenant,
+            day,
+            seq_lo: inputs.iter().map(|s| s.id.seq_lo).min().unwrap_or(0),
+            seq_hi: inputs.iter().map(|s| s.id.seq_hi).max().unwrap_or(0),
+        };
+        let out = self.put_segment(id, bytes).await?;
+        {
+            let mut st = self.write();
+            st.segments
+                .retain(|s| !inputs.iter().any(|i| Arc::ptr_eq(i, s)));
+            st.segments.push(out);
+        }
+        for s in inputs {
+            self.objects
+                .delete(&s.id.path())
+                .await
+                .map_err(|e| StoreError::io("delete compacted segment", e))?;
+        }
+        Ok(())
+    }
+
+    /// Deletes segments whose newest sample is older than `cutoff_ms`. Returns how many.
+    pub async fn apply_retention(&self, cutoff_ms: i64) -> Result<usize, StoreError> {
+        let expired: Vec<Arc<LoadedSegment>> = {
+            let mut st = self.write();
+            let (expired, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut st.segments)
+                .into_iter()
+                .partition(|s| s.footer.max_ts < cutoff_ms);
+            st.segments = keep;
+            expired
+        };
+        for s in &expired {
+            self.objects
+                .delete(&s.id.path())
+                .await
+                .map_err(|e| StoreError::io("delete expired segment", e))?;
+            self.metrics.retention_deleted_segments.inc();
+        }
+        Ok(expired.len())
+    }
+
+    /// Segment count and bytes, for the store's gauges.
+    pub fn segment_totals(&self) -> (usize, u64) {
+        let st = self.read();
+        (st.segments.len(), st.segments.iter().map(|s| s.size).sum())
+    }
+}
+
+fn self_select(s: &LoadedSegment, sel: &SeriesSelection) -> Vec<u32> {
+    s.select(&sel.matchers, sel.start_ms, sel.end_ms)
+}
+
+/// Merges sorted sample runs from sources in write order: by time, and for a timestamp in
+/// several runs the value of the last run wins.
+fn merge_parts(mut parts: Vec<Vec<Sample>>) -> Vec<Sample> {
+    if parts.len() == 1 {
+        return parts.pop().unwrap_or_default();
+    }
+    sort_dedup(parts.into_iter().flatten().collect())
+}
+
+#[cfg(test)]
+mod tests;

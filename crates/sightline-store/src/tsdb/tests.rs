@@ -1,0 +1,239 @@
+//! TSDB tests through the real store: WAL, heads, flush, restart, compaction.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use sightline_model::{
+    Exemplar, LabelMatcher, Labels, MatchOp, MetricBatch, MetricMetadata, MetricType, Sample,
+    SeriesSamples, SeriesSelection, TenantId,
+};
+
+use crate::{Store, StoreConfig, StoreError, StoreMetrics};
+
+async fn open_with(dir: &Path, f: impl FnOnce(&mut StoreConfig)) -> Arc<Store> {
+    let mut c = StoreConfig::new(dir);
+    f(&mut c);
+    Store::open(c, StoreMetrics::default())
+        .await
+        .expect("open")
+        .0
+}
+
+fn tenant() -> TenantId {
+    TenantId::new("default").expect("tenant")
+}
+
+fn series(name: &str, host: &str, samples: &[(i64, f64)]) -> SeriesSamples {
+    SeriesSamples {
+        labels: Labels::from_pairs([("__name__", name), ("host", host)]),
+        samples: samples
+            .iter()
+            .map(|&(t, v)| Sample {
+                timestamp_ms: t,
+                value: v,
+            })
+            .collect(),
+        exemplars: vec![],
+    }
+}
+
+fn batch(series: Vec<SeriesSamples>) -> Arc<MetricBatch> {
+    Arc::new(MetricBatch {
+        tenant: tenant(),
+        series,
+        metadata: vec![],
+    })
+}
+
+fn sel(matchers: &[(&str, MatchOp, &str)], start_ms: i64, end_ms: i64) -> SeriesSelection {
+    SeriesSelection {
+        tenant: tenant(),
+        matchers: matchers
+            .iter()
+            .map(|(n, op, v)| LabelMatcher::new(n, *op, v).expect("matcher"))
+            .collect(),
+        start_ms,
+        end_ms,
+    }
+}
+
+/// (host, [(t, v)]) of every selected series.
+async fn read(store: &Store, s: &SeriesSelection) -> Vec<(String, Vec<(i64, f64)>)> {
+    store
+        .tsdb()
+        .select(s)
+        .await
+        .expect("select")
+        .into_iter()
+        .map(|x| {
+            (
+                x.labels.get("host").unwrap_or("").to_string(),
+                x.samples
+                    .iter()
+                    .map(|s| (s.timestamp_ms, s.value))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn samples_survive_flush_restart_and_merge_across_sources() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let day = 86_400_000;
+    {
+        let store = open_with(dir.path(), |_| {}).await;
+        store
+            .append_metrics(batch(vec![
+                series("cpu", "a", &[(1000, 1.0), (2000, 2.0)]),
+                series("cpu", "b", &[(1000, 10.0)]),
+            ]))
+            .await
+            .expect("append");
+        store.flush().await.expect("flush");
+        // Out of order, a duplicate timestamp (the later write wins) and another day.
+        store
+            .append_metrics(batch(vec![
+                series("cpu", "a", &[(3000, 3.0), (1500, 1.5), (2000, 20.0)]),
+                series("cpu", "a", &[(day + 5, 7.0)]),
+                series("mem", "a", &[(1000, 5.0)]),
+            ]))
+            .await
+            .expect("append");
+        let all = sel(&[("__name__", MatchOp::Eq, "cpu")], 0, 2 * day);
+        let want = vec![
+            (
+                "a".to_string(),
+                vec![
+                    (1000, 1.0),
+                    (1500, 1.5),
+                    (2000, 20.0),
+                    (3000, 3.0),
+                    (day + 5, 7.0),
+                ],
+            ),
+            ("b".to_string(), vec![(1000, 10.0)]),
+        ];
+        assert_eq!(read(&store, &all).await, want);
+        store.flush().await.expect("flush");
+        assert_eq!(read(&store, &all).await, want);
+        assert_eq!(store.tsdb().read().segments.len(), 3);
+        assert!(store.compact().await.expect("compact") >= 1);
+        assert_eq!(read(&store, &all).await, want);
+    }
+    let store = open_with(dir.path(), |_| {}).await;
+    let all = sel(&[("__name__", MatchOp::Eq, "cpu")], 0, 2 * day);
+    assert_eq!(read(&store, &all).await.len(), 2);
+    let narrow = sel(
+        &[
+            ("__name__", MatchOp::Re, "cpu|mem"),
+            ("host", MatchOp::Neq, "b"),
+        ],
+        1500,
+        2000,
+    );
+    assert_eq!(
+        read(&store, &narrow).await,
+        vec![("a".to_string(), vec![(1500, 1.5), (2000, 20.0)])]
+    );
+    let t = tenant();
+    assert_eq!(
+        store.tsdb().label_values(&t, "__name__", &[], 0, 2 * day),
+        vec!["cpu", "mem"]
+    );
+    assert_eq!(
+        store.tsdb().label_names(&t, &[], 0, 2 * day),
+        vec!["__name__", "host"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unflushed_samples_metadata_and_exemplars_are_replayed_from_the_wal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = open_with(dir.path(), |_| {}).await;
+        let mut s = series("http_requests_total", "a", &[(1000, 1.0)]);
+        s.exemplars.push(Exemplar {
+            labels: Labels::from_pairs([("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736")]),
+            value: 1.0,
+            timestamp_ms: 1000,
+        });
+        store
+            .append_metrics(Arc::new(MetricBatch {
+                tenant: tenant(),
+                series: vec![s],
+                metadata: vec![MetricMetadata {
+                    metric_family: "http_requests_total".into(),
+                    metric_type: MetricType::Counter,
+                    help: "requests".into(),
+                    unit: String::new(),
+                }],
+            }))
+            .await
+            .expect("append");
+    }
+    let store = open_with(dir.path(), |_| {}).await;
+    let t = tenant();
+    assert_eq!(read(&store, &sel(&[], 0, 5000)).await.len(), 1);
+    let meta = store.tsdb().metadata(&t);
+    assert_eq!(meta["http_requests_total"].metric_type, MetricType::Counter);
+    let ex = store.tsdb().exemplars(&t, &[], 0, 5000);
+    assert_eq!(ex.len(), 1);
+    // Exemplars and metadata are kept in segments too.
+    store.flush().await.expect("flush");
+    drop(store);
+    let store = open_with(dir.path(), |_| {}).await;
+    assert_eq!(store.tsdb().exemplars(&t, &[], 0, 5000).len(), 1);
+    assert_eq!(store.tsdb().metadata(&t).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_past_the_series_limit_is_refused_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_with(dir.path(), |c| c.series_per_tenant_max = 2).await;
+    store
+        .append_metrics(batch(vec![series("up", "a", &[(1, 1.0)])]))
+        .await
+        .expect("first");
+    let err = store
+        .append_metrics(batch(vec![
+            series("up", "a", &[(2, 1.0)]),
+            series("up", "b", &[(2, 1.0)]),
+            series("up", "c", &[(2, 1.0)]),
+        ]))
+        .await
+        .expect_err("over the limit");
+    assert!(matches!(err, StoreError::TooManySeries(_)), "{err}");
+    assert_eq!(read(&store, &sel(&[], 0, 10)).await.len(), 1);
+    // Known series still take samples.
+    store
+        .append_metrics(batch(vec![
+            series("up", "a", &[(3, 1.0)]),
+            series("up", "b", &[(3, 1.0)]),
+        ]))
+        .await
+        .expect("within the limit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_deletes_old_metric_segments() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_with(dir.path(), |c| {
+        c.retention = std::time::Duration::from_secs(3600)
+    })
+    .await;
+    let now_ms = sightline_model::now_ns() / 1_000_000;
+    store
+        .append_metrics(batch(vec![
+            series("old", "a", &[(now_ms - 3 * 86_400_000, 1.0)]),
+            series("new", "a", &[(now_ms, 1.0)]),
+        ]))
+        .await
+        .expect("append");
+    store.flush().await.expect("flush");
+    assert_eq!(store.apply_retention().await.expect("retention"), 1);
+    let names = store
+        .tsdb()
+        .label_values(&tenant(), "__name__", &[], 0, i64::MAX);
+    assert_eq!(names, vec!["new"]);
+}
