@@ -21,8 +21,7 @@ use sightline_query::logql::{
     self, Direction, Evaluator, QueryError, QueryLimits, QueryParams, QueryResult, QueryValue,
 };
 
-use crate::body::{content_type, read_limited};
-use crate::params::{parse_step_ns, parse_time_ns};
+use crate::params::{Params, parse_step_ns};
 use crate::source::StoreLogs;
 use crate::{ApiError, ApiResult, ErrorKind, SharedState, tenant_of};
 
@@ -31,57 +30,7 @@ const DEFAULT_RANGE_NS: i64 = 3600 * NANOS_PER_SECOND;
 /// Default look-back of the label and series endpoints (as Loki: 6 hours).
 const DEFAULT_LABELS_RANGE_NS: i64 = 6 * 3600 * NANOS_PER_SECOND;
 
-/// Query-string (and, for POST, form body) parameters; repeated keys kept in order.
-pub struct Params(Vec<(String, String)>);
-
 impl Params {
-    pub async fn read(
-        state: &SharedState,
-        raw: Option<String>,
-        headers: &HeaderMap,
-        body: Body,
-    ) -> ApiResult<Self> {
-        let mut pairs: Vec<(String, String)> = match raw {
-            Some(q) => serde_urlencoded::from_str(&q)
-                .map_err(|e| ApiError::bad_data(format!("query string: {e}")))?,
-            None => Vec::new(),
-        };
-        if content_type(headers) == "application/x-www-form-urlencoded" {
-            let bytes = read_limited(body, &state.limits).await?;
-            let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
-                .map_err(|e| ApiError::bad_data(format!("form body: {e}")))?;
-            pairs.extend(form);
-        }
-        Ok(Self(pairs))
-    }
-
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
-    }
-
-    pub fn all(&self, name: &str) -> Vec<&str> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-
-    pub fn required(&self, name: &str) -> ApiResult<&str> {
-        self.get(name)
-            .ok_or_else(|| ApiError::bad_data(format!("missing parameter {name:?}")))
-    }
-
-    pub fn time_or(&self, name: &str, default_ns: i64) -> ApiResult<i64> {
-        self.get(name)
-            .map(|v| parse_time_ns(name, v))
-            .unwrap_or(Ok(default_ns))
-    }
-
     pub fn limit(&self, max: usize) -> ApiResult<u32> {
         let limit = match self.get("limit") {
             None => logql::DEFAULT_LIMIT,

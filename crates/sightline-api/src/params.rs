@@ -1,9 +1,65 @@
 //! Query parameters as Loki and Prometheus accept them: times as RFC 3339, Unix seconds
 //! (with a fraction) or Unix nanoseconds; steps as durations (`15s`) or seconds (`15`, `0.5`).
 
-use crate::ApiError;
+use axum::body::Body;
+use axum::http::HeaderMap;
+
+use crate::body::{content_type, read_limited};
+use crate::{ApiError, ApiResult, SharedState};
 use sightline_model::NANOS_PER_SECOND;
 use sightline_model::duration::parse_duration_ns;
+
+/// Query-string (and, for POST, form body) parameters; repeated keys kept in order.
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    pub async fn read(
+        state: &SharedState,
+        raw: Option<String>,
+        headers: &HeaderMap,
+        body: Body,
+    ) -> ApiResult<Self> {
+        let mut pairs: Vec<(String, String)> = match raw {
+            Some(q) => serde_urlencoded::from_str(&q)
+                .map_err(|e| ApiError::bad_data(format!("query string: {e}")))?,
+            None => Vec::new(),
+        };
+        if content_type(headers) == "application/x-www-form-urlencoded" {
+            let bytes = read_limited(body, &state.limits).await?;
+            let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
+                .map_err(|e| ApiError::bad_data(format!("form body: {e}")))?;
+            pairs.extend(form);
+        }
+        Ok(Self(pairs))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    pub fn required(&self, name: &str) -> ApiResult<&str> {
+        self.get(name)
+            .ok_or_else(|| ApiError::bad_data(format!("missing parameter {name:?}")))
+    }
+
+    pub fn time_or(&self, name: &str, default_ns: i64) -> ApiResult<i64> {
+        self.get(name)
+            .map(|v| parse_time_ns(name, v))
+            .unwrap_or(Ok(default_ns))
+    }
+}
 
 /// Parses a time parameter into nanoseconds since the epoch.
 pub fn parse_time_ns(name: &str, v: &str) -> Result<i64, ApiError> {

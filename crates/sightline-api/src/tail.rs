@@ -51,7 +51,7 @@ use sightline_model::matcher::matches_all;
 use sightline_model::{LabelMatcher, Labels, NANOS_PER_SECOND, TenantId, now_ns};
 use sightline_query::logql::{self, Direction, Pipeline, QueryParams, QueryValue};
 
-use crate::loki::Params;
+use crate::params::Params;
 use crate::{ApiError, SharedState, tenant_of};
 
 /// Most entries sent in one live frame.
