@@ -126,9 +126,34 @@ pub enum RecordError {
         bytes: usize,
         limit_bytes: usize,
     },
-    /// A stream label name outside `[a-zA-Z_][a-zA-Z0-9_]*`.
-    #[error("bad label name {0:?}")]
+    /// A label name outside `[a-zA-Z_][a-zA-Z0-9_]*`.
+    #[error("label name {0:?} is not valid")]
     BadLabelName(String),
+    /// A metric name outside `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+    #[error("metric name {0:?} is not valid")]
+    BadMetricName(String),
+    /// The same label name twice in one label set.
+    #[error("duplicate label name {0:?}")]
+    DuplicateLabelName(String),
+    /// A series without a (non-empty) `__name__` label.
+    #[error("series has no metric name (label __name__)")]
+    NoMetricName,
+    /// More labels on a series than its limit.
+    #[error("{count} labels, more than the limit of {limit}")]
+    TooManySeriesLabels { count: usize, limit: usize },
+    /// A sample later than the caller's clock allows.
+    #[error(
+        "sample timestamp {timestamp_ms} ms is more than {future_ms_max} ms after now ({now_ms} ms)"
+    )]
+    SampleTooFarInFuture {
+        timestamp_ms: i64,
+        now_ms: i64,
+        future_ms_max: i64,
+    },
+    /// Text that does not follow a format's grammar, e.g.
+    /// `expected '=' after label name "code" at column 12`.
+    #[error("{reason} at column {column}")]
+    Syntax { reason: String, column: usize },
     /// A Prometheus-style label string such as `{a="b"}` that does not parse.
     #[error("bad label string {text:?}: {reason}")]
     BadLabelString { text: String, reason: String },
@@ -149,12 +174,18 @@ impl RecordError {
             | Self::TooManyMetadataPairs
             | Self::TooManyLabels
             | Self::NameTooLong { .. }
-            | Self::LabelValueTooLong { .. } => ErrorKind::TooLarge,
+            | Self::LabelValueTooLong { .. }
+            | Self::TooManySeriesLabels { .. } => ErrorKind::TooLarge,
             Self::Json(_)
             | Self::Utf8 { .. }
             | Self::NotAnObject { .. }
             | Self::BadTimestamp { .. }
             | Self::BadLabelName(_)
+            | Self::BadMetricName(_)
+            | Self::DuplicateLabelName(_)
+            | Self::NoMetricName
+            | Self::SampleTooFarInFuture { .. }
+            | Self::Syntax { .. }
             | Self::BadLabelString { .. }
             | Self::NoLabels
             | Self::Invalid(_) => ErrorKind::BadData,

@@ -1,6 +1,7 @@
 //! OTLP, the OpenTelemetry protocol: its HTTP bodies (protobuf and JSON) and the messages
 //! the gRPC service receives, decoded with `opentelemetry-proto`'s generated types.
 //!
-//! Only logs live here so far; metrics and traces get sibling modules of the same shape.
+//! Logs and metrics live here so far; traces get a sibling module of the same shape.
 
 pub mod logs;
+pub mod metrics;

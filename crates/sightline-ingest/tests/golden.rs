@@ -8,8 +8,9 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use sightline_ingest::{es_bulk, loki_push, ndjson, otlp};
-use sightline_model::LogRecord;
+use sightline_ingest::metrics_common::DecodedMetrics;
+use sightline_ingest::{es_bulk, loki_push, ndjson, otlp, prom_text, remote_write};
+use sightline_model::{LogRecord, is_stale_nan};
 
 /// The `now_ns` every golden decodes with, so records without a timestamp are stable.
 const NOW_NS: i64 = 1_700_000_000_000_000_000;
@@ -39,6 +40,48 @@ fn record_json(r: &LogRecord) -> Value {
 
 fn records_json(records: &[LogRecord]) -> Value {
     Value::Array(records.iter().map(record_json).collect())
+}
+
+/// The `now` every metrics golden decodes with, in ms; 2024-01-15T10:31:00Z, a minute after
+/// the fixtures' samples.
+const NOW_MS: i64 = 1_705_314_660_000;
+
+/// A sample value as the goldens show it: a number, or `NaN`, `StaleNaN`, `+Inf`, `-Inf`.
+fn value_json(v: f64) -> Value {
+    match v {
+        v if is_stale_nan(v) => json!("StaleNaN"),
+        v if v.is_nan() => json!("NaN"),
+        v if v.is_infinite() => json!(if v > 0.0 { "+Inf" } else { "-Inf" }),
+        v => json!(v),
+    }
+}
+
+/// Series (labels in `{a="b"}` notation, samples as `[ms, value]`, exemplars) and metadata.
+fn metrics_json(decoded: &DecodedMetrics) -> Value {
+    let series: Vec<Value> = decoded
+        .series
+        .iter()
+        .map(|s| {
+            let mut one = json!({
+                "labels": s.labels.to_string(),
+                "samples": s.samples.iter().map(|x| json!([x.timestamp_ms, value_json(x.value)])).collect::<Vec<_>>(),
+            });
+            if !s.exemplars.is_empty() {
+                one["exemplars"] = s
+                    .exemplars
+                    .iter()
+                    .map(|e| json!({"labels": e.labels.to_string(), "value": value_json(e.value), "timestamp_ms": e.timestamp_ms}))
+                    .collect();
+            }
+            one
+        })
+        .collect();
+    let metadata: Vec<Value> = decoded
+        .metadata
+        .iter()
+        .map(|m| json!({"family": m.metric_family, "type": m.metric_type.as_str(), "help": m.help, "unit": m.unit}))
+        .collect();
+    json!({"series": series, "metadata": metadata})
 }
 
 /// Compares `got` with the golden of `fixture`, or rewrites it when asked to.
@@ -129,4 +172,110 @@ fn es_bulk_filebeat() {
         "response": es_bulk::bulk_response(&decoded.items, 0),
     });
     check_golden(fixture, &got);
+}
+
+#[test]
+fn prom_text_python_client() {
+    let fixture = "prom_text/python_client.prom";
+    let decoded = prom_text::parse(&read(fixture), Some("text/plain; version=0.0.4"), NOW_MS)
+        .expect("valid fixture");
+    check_golden(fixture, &metrics_json(&decoded));
+}
+
+#[test]
+fn prom_text_python_client_openmetrics() {
+    let fixture = "prom_text/python_client.om.txt";
+    let decoded = prom_text::parse(
+        &read(fixture),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        NOW_MS,
+    )
+    .expect("valid fixture");
+    check_golden(fixture, &metrics_json(&decoded));
+}
+
+/// The same registry in both formats: the same samples, except what only OpenMetrics has
+/// (exemplars, info and stateset families) and the `_created` gauges only 0.0.4 keeps.
+#[test]
+fn prom_text_formats_agree() {
+    let prom = prom_text::parse(&read("prom_text/python_client.prom"), None, NOW_MS)
+        .expect("valid fixture");
+    let om = prom_text::parse(&read("prom_text/python_client.om.txt"), None, NOW_MS)
+        .expect("valid fixture");
+    let key = |d: &DecodedMetrics| {
+        let mut v: Vec<String> = d
+            .series
+            .iter()
+            .filter(|s| {
+                !s.labels
+                    .get("__name__")
+                    .is_some_and(|n| n.ends_with("_created"))
+            })
+            .map(|s| format!("{} {:?}", s.labels, s.samples))
+            .collect();
+        v.sort();
+        v
+    };
+    let om_series = key(&om);
+    for series in key(&prom) {
+        assert!(om_series.contains(&series), "{series} only in 0.0.4");
+    }
+}
+
+#[test]
+fn prom_text_handwritten() {
+    let fixture = "prom_text/handwritten.prom";
+    let decoded = prom_text::parse(&read(fixture), None, NOW_MS).expect("valid fixture");
+    check_golden(fixture, &metrics_json(&decoded));
+}
+
+#[test]
+fn remote_write_request() {
+    let fixture = "remote_write/write_request.pb.snappy";
+    let decoded = remote_write::decode(
+        &read(fixture),
+        true,
+        NOW_MS,
+        remote_write::FUTURE_MS_MAX_DEFAULT,
+    )
+    .expect("valid fixture");
+    let mut got = metrics_json(&decoded.metrics);
+    got["native_histogram_samples_skipped"] = json!(decoded.native_histogram_samples_skipped);
+    got["exemplars_dropped"] = json!(decoded.exemplars_dropped);
+    check_golden(fixture, &got);
+}
+
+fn otlp_metrics_json(decoded: &otlp::metrics::OtlpMetricsDecoded) -> Value {
+    let mut got = metrics_json(&decoded.metrics);
+    got["rejected_data_points"] = json!(decoded.rejected_data_points);
+    got["error_message"] = json!(decoded.error_message);
+    got
+}
+
+#[test]
+fn otlp_python_sdk_metrics_protobuf() {
+    let fixture = "otlp/python_sdk_metrics.pb";
+    let decoded = otlp::metrics::decode_protobuf(&read(fixture)).expect("valid fixture");
+    assert_eq!(decoded.rejected_data_points, 0, "{}", decoded.error_message);
+    check_golden(fixture, &otlp_metrics_json(&decoded));
+}
+
+/// Protobuf's generic JSON printer (enum names, base64 ids, 64-bit integers as strings)
+/// decodes to the same series as the protobuf it printed.
+#[test]
+fn otlp_python_sdk_metrics_protojson_matches_protobuf() {
+    let from_json =
+        otlp::metrics::decode_json(&read("otlp/python_sdk_metrics.protojson.json")).expect("valid");
+    let from_protobuf =
+        otlp::metrics::decode_protobuf(&read("otlp/python_sdk_metrics.pb")).expect("valid");
+    assert_eq!(from_json, from_protobuf);
+}
+
+/// Delta sums and histograms are rejected with a reason; the gauge still lands.
+#[test]
+fn otlp_python_sdk_metrics_delta() {
+    let fixture = "otlp/python_sdk_metrics_delta.pb";
+    let decoded = otlp::metrics::decode_protobuf(&read(fixture)).expect("valid fixture");
+    assert!(decoded.rejected_data_points > 0);
+    check_golden(fixture, &otlp_metrics_json(&decoded));
 }

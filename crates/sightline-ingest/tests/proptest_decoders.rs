@@ -8,6 +8,9 @@
 use std::io::Write;
 
 use proptest::prelude::*;
+#[path = "support/mutate.rs"]
+mod mutate;
+use mutate::{mutate, mutations};
 use sightline_ingest::loki_push::label_string::parse_label_string;
 use sightline_ingest::{ErrorKind, IngestError, compression, es_bulk, loki_push, ndjson, otlp};
 use sightline_model::labels::is_valid_label_name;
@@ -72,51 +75,6 @@ fn check_bulk(result: Result<es_bulk::BulkDecoded, IngestError>) {
         }
         Err(e) => check_error(&e),
     }
-}
-
-/// One edit of a payload.
-#[derive(Clone, Debug)]
-enum Mutation {
-    Flip(usize, u8),
-    Insert(usize, u8),
-    Remove(usize),
-    Truncate(usize),
-    Duplicate(usize, usize),
-}
-
-fn mutations() -> impl Strategy<Value = Vec<Mutation>> {
-    let one = prop_oneof![
-        (any::<usize>(), 1..=255u8).prop_map(|(i, b)| Mutation::Flip(i, b)),
-        (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Mutation::Insert(i, b)),
-        any::<usize>().prop_map(Mutation::Remove),
-        any::<usize>().prop_map(Mutation::Truncate),
-        (any::<usize>(), 1..64usize).prop_map(|(i, n)| Mutation::Duplicate(i, n)),
-    ];
-    prop::collection::vec(one, 1..8)
-}
-
-/// Applies the edits, positions taken modulo the current length.
-fn mutate(data: &[u8], edits: &[Mutation]) -> Vec<u8> {
-    let mut out = data.to_vec();
-    for edit in edits {
-        let len = out.len().max(1);
-        match *edit {
-            Mutation::Flip(i, b) if !out.is_empty() => out[i % len] ^= b,
-            Mutation::Insert(i, b) => out.insert(i % (out.len() + 1), b),
-            Mutation::Remove(i) if !out.is_empty() => {
-                out.remove(i % len);
-            }
-            Mutation::Truncate(i) => out.truncate(i % (out.len() + 1)),
-            Mutation::Duplicate(i, n) if !out.is_empty() => {
-                let start = i % len;
-                let end = (start + n).min(out.len());
-                let copy = out[start..end].to_vec();
-                out.splice(start..start, copy);
-            }
-            _ => {}
-        }
-    }
-    out
 }
 
 fn snappy_block(data: &[u8]) -> Vec<u8> {

@@ -75,3 +75,49 @@ fn es_bulk_throughput() {
         assert_eq!(decoded.records.len(), n);
     });
 }
+
+/// A scrape-like exposition: `n` series of a few families, ~100 bytes a line.
+fn exposition(n: usize) -> Vec<u8> {
+    let mut body = String::with_capacity(n * 110);
+    body.push_str("# HELP http_requests_total Requests.\n# TYPE http_requests_total counter\n");
+    for i in 0..n {
+        body.push_str(&format!(
+            "http_requests_total{{method=\"{}\",code=\"{}\",handler=\"/api/v1/items/{}\",instance=\"10.0.0.{}:9100\"}} {}\n",
+            ["GET", "POST", "PUT"][i % 3],
+            [200, 404, 500][i % 3],
+            i / 9,
+            i % 255,
+            i * 7
+        ));
+    }
+    body.into_bytes()
+}
+
+#[test]
+#[ignore = "throughput printout; run in release"]
+fn prom_text_throughput() {
+    let n = 10_000;
+    let body = exposition(n);
+    report("prometheus text", n, body.len(), || {
+        let decoded =
+            sightline_ingest::prom_text::parse(&body, Some("text/plain"), NOW_NS / 1_000_000)
+                .expect("valid body");
+        assert_eq!(decoded.sample_count(), n);
+    });
+}
+
+#[test]
+#[ignore = "throughput printout; run in release"]
+fn remote_write_throughput() {
+    let n = 10_000;
+    let text = exposition(n);
+    let now_ms = NOW_NS / 1_000_000;
+    let decoded = sightline_ingest::prom_text::parse(&text, None, now_ms).expect("valid body");
+    let request = sightline_ingest::remote_write::request_from_series(&decoded.series);
+    let body = sightline_ingest::remote_write::encode(&request).expect("encode");
+    report("remote write", n, body.len(), || {
+        let decoded = sightline_ingest::remote_write::decode(&body, true, now_ms, 600_000)
+            .expect("valid body");
+        assert_eq!(decoded.metrics.sample_count(), n);
+    });
+}

@@ -91,7 +91,7 @@ fn json_errors_name_stream_and_entry() {
     );
     assert_eq!(
         json_error(r#"{"streams":[{"stream":{"a-b":"c"},"values":[]}]}"#),
-        "loki push: stream 1: bad label name \"a-b\""
+        "loki push: stream 1: label name \"a-b\" is not valid"
     );
     assert_eq!(
         json_error(r#"{"streams":[{"stream":{"a":1},"values":[]}]}"#),

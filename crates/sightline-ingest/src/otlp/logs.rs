@@ -39,7 +39,8 @@ use crate::logs_common::{
     OTLP_RESOURCE_LABEL_ATTRIBUTES, SERVICE_UNKNOWN, build_labels, check_line,
     level_from_severity_number, level_from_text,
 };
-use any_value::{any_value_text, push_attribute};
+pub(crate) use any_value::any_value_text;
+use any_value::push_attribute;
 
 /// The resource attribute naming the service.
 const SERVICE_NAME_ATTRIBUTE: &str = "service.name";

@@ -11,17 +11,26 @@ decoders against what clients actually send:
 - otlp/python_sdk_logs.protojson.json: the same request through protobuf's generic JSON
   printer (enum names, base64 ids), which OTLP/JSON forbids but people send;
 - loki_push/push.pb.snappy: a Loki push encoded by protoc-generated code from push.proto and
-  compressed as one snappy block, as promtail and Alloy send it.
+  compressed as one snappy block, as promtail and Alloy send it;
+- prom_text/python_client.prom and .om.txt: prometheus_client's exposition of one registry
+  (counter, gauge, histogram, summary, info, enum, exemplars) in text 0.0.4 and OpenMetrics;
+- remote_write/write_request.pb.snappy: a remote write request encoded by protoc-generated code
+  from remote_write/types.proto (series, exemplars, metadata, a native histogram), snappy block;
+- otlp/python_sdk_metrics.pb (and .protojson.json): the OpenTelemetry Python SDK's metrics
+  (counter, up-down counter, histogram with exemplars, exponential histogram, observable
+  gauge), cumulative, through its OTLP protobuf encoder (and protobuf's JSON printer);
+- otlp/python_sdk_metrics_delta.pb: the same instruments exported with delta temporality.
 
 Timestamps and ids are fixed so a rerun gives the same records. Needs:
     pip install opentelemetry-sdk==1.45.2 opentelemetry-exporter-otlp-proto-common==1.45.2 \
-        grpcio-tools==1.85.1 cramjam==2.14.0
-Run from anywhere: python3 generate_fixtures.py
+        grpcio-tools==1.85.1 cramjam==2.14.0 prometheus-client==0.26.0
+Run from anywhere: python3 generate_fixtures.py [logs|metrics] (both without an argument)
 """
 
 import json
 import logging
 import os
+import struct
 import subprocess
 import sys
 import tempfile
@@ -203,8 +212,194 @@ def write_loki_push_protobuf():
         f.write(body)
 
 
+def write_prom_text():
+    import time
+    from unittest import mock
+
+    from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram, Info, Summary
+    from prometheus_client.exposition import generate_latest
+    from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+
+    with mock.patch.object(time, "time", return_value=float(BASE_S)):
+        registry = CollectorRegistry()
+        requests = Counter("http_requests", "HTTP requests served.", ["method", "code"], registry=registry)
+        requests.labels("GET", "200").inc(1027)
+        requests.labels("POST", "400").inc(3)
+        requests.labels("GET", "200").inc(1, exemplar={"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736"})
+        temperature = Gauge("room_temperature_celsius", 'Temperature, with "quotes" and a \\ in help.', ["room"], registry=registry)
+        temperature.labels('kitchen "main"').set(21.5)
+        temperature.labels("cellar\\north\nwing").set(-3.25)
+        latency = Histogram(
+            "request_latency_seconds", "Request latency.", ["route"],
+            buckets=(0.005, 0.1, 1, 2.5, float("inf")), registry=registry,
+        )
+        for value in (0.003, 0.04, 0.04, 0.7, 3.0):
+            latency.labels("/api").observe(value)
+        latency.labels("/api").observe(0.09, exemplar={"trace_id": "5b8efff798038103d269b633813fc60c"})
+        sizes = Summary("response_size_bytes", "Response sizes.", registry=registry)
+        for value in (512, 1024, 2048):
+            sizes.observe(value)
+        Info("build", "Build information.", registry=registry).info({"version": "1.4.2", "commit": "abc123"})
+        state = Enum("task_state", "Task state.", states=["starting", "running", "stopped"], registry=registry)
+        state.state("running")
+        Gauge("process_start_time_seconds", "Start time of the process.", registry=registry).set(BASE_S - 3600)
+        prom = generate_latest(registry)
+        om = generate_openmetrics(registry)
+    with open(os.path.join(HERE, "prom_text", "python_client.prom"), "wb") as f:
+        f.write(prom)
+    with open(os.path.join(HERE, "prom_text", "python_client.om.txt"), "wb") as f:
+        f.write(om)
+
+
+def compile_proto(proto_dir, name):
+    from grpc_tools import protoc
+
+    out = tempfile.mkdtemp()
+    include = os.path.join(os.path.dirname(protoc.__file__), "_proto")
+    status = protoc.main(["protoc", f"-I{proto_dir}", f"-I{include}", f"--python_out={out}", name])
+    if status != 0:
+        sys.exit(f"protoc failed: {status}")
+    sys.path.insert(0, out)
+
+
+def write_remote_write():
+    import cramjam
+
+    compile_proto(os.path.join(HERE, "remote_write"), "types.proto")
+    import types_pb2
+
+    ms = BASE_S * 1000
+    req = types_pb2.WriteRequest()
+    # Labels as Prometheus sends them: sorted, __name__ first.
+    for code, values in (("200", (1027, 1031)), ("500", (3, 3))):
+        series = req.timeseries.add()
+        for name, value in (("__name__", "http_requests_total"), ("code", code), ("instance", "api-1:8080"), ("job", "api")):
+            series.labels.add(name=name, value=value)
+        for i, value in enumerate(values):
+            series.samples.add(value=value, timestamp=ms + i * 15000)
+    bucket = req.timeseries.add()
+    for name, value in (("__name__", "request_latency_seconds_bucket"), ("job", "api"), ("le", "0.1")):
+        bucket.labels.add(name=name, value=value)
+    bucket.samples.add(value=42, timestamp=ms)
+    exemplar = bucket.exemplars.add(value=0.087, timestamp=ms - 1200)
+    exemplar.labels.add(name="trace_id", value="4bf92f3577b34da6a3ce929d0e0e4736")
+    stale = req.timeseries.add()
+    stale.labels.add(name="__name__", value="up")
+    stale.labels.add(name="job", value="gone")
+    stale.samples.add(value=struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0], timestamp=ms)
+    native = req.timeseries.add()
+    native.labels.add(name="__name__", value="rpc_duration_seconds")
+    native.labels.add(name="job", value="api")
+    histogram = native.histograms.add(count_int=5, sum=1.25, schema=3, zero_threshold=1e-128, zero_count_int=1, timestamp=ms)
+    histogram.positive_spans.add(offset=-2, length=2)
+    histogram.positive_deltas.extend([1, 2])
+    req.metadata.add(type=types_pb2.MetricMetadata.COUNTER, metric_family_name="http_requests_total", help="HTTP requests served.")
+    req.metadata.add(type=types_pb2.MetricMetadata.HISTOGRAM, metric_family_name="request_latency_seconds", help="Request latency.", unit="seconds")
+    body = bytes(cramjam.snappy.compress_raw(req.SerializeToString()))
+    with open(os.path.join(HERE, "remote_write", "write_request.pb.snappy"), "wb") as f:
+        f.write(body)
+
+
+def otlp_metrics_request(temporality):
+    import random
+
+    # Counters keep one exemplar, picked at random by the SDK's reservoir: fix the pick.
+    random.seed(1)
+    from opentelemetry.exporter.otlp.proto.common._internal.metrics_encoder import encode_metrics
+    from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider, ObservableGauge, UpDownCounter
+    from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
+    from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.id_generator import IdGenerator
+    from opentelemetry.metrics import Observation
+
+    class FixedIds(IdGenerator):
+        def generate_trace_id(self):
+            return 0x5B8EFFF798038103D269B633813FC60C
+
+        def generate_span_id(self):
+            return 0xEEE19B7EC3C1B174
+
+    resource = Resource.create(
+        {
+            "service.name": "checkout",
+            "service.namespace": "shop",
+            "service.version": "1.4.2",
+            "service.instance.id": "checkout-7d9f8b6c5-x2x9q",
+            "deployment.environment.name": "prod",
+            "host.name": "node-17",
+        }
+    )
+    reader = InMemoryMetricReader(
+        preferred_temporality={
+            Counter: temporality,
+            UpDownCounter: temporality,
+            Histogram: temporality,
+        }
+    )
+    provider = MeterProvider(
+        resource=resource,
+        metric_readers=[reader],
+        views=[
+            View(instrument_name="queue.wait.duration", aggregation=ExponentialBucketHistogramAggregation(max_size=20)),
+        ],
+    )
+    meter = provider.get_meter("checkout.metrics", "0.3.1")
+    orders = meter.create_counter("orders.placed", unit="{order}", description="Orders placed.")
+    in_flight = meter.create_up_down_counter("http.server.active_requests", unit="{request}", description="Requests in flight.")
+    duration = meter.create_histogram("http.server.request.duration", unit="s", description="Duration of HTTP server requests.")
+    wait = meter.create_histogram("queue.wait.duration", unit="ms", description="Time jobs wait in the queue.")
+    meter.create_observable_gauge(
+        "system.memory.utilization", unit="1", description="Memory in use.",
+        callbacks=[lambda options: [Observation(0.42, {"system.memory.state": "used"})]],
+    )
+    tracer = TracerProvider(resource=resource, id_generator=FixedIds()).get_tracer("checkout")
+    with tracer.start_as_current_span("POST /checkout"):
+        orders.add(3, {"payment.method": "card"})
+        orders.add(1, {"payment.method": "invoice"})
+        in_flight.add(5)
+        in_flight.add(-2)
+        for value in (0.012, 0.25, 0.25, 1.7):
+            duration.record(value, {"http.request.method": "POST", "http.route": "/checkout", "http.response.status_code": 200})
+        for value in (0.5, 3.0, 3.5, 12.0, 40.0):
+            wait.record(value)
+    request = encode_metrics(reader.get_metrics_data())
+    for rm in request.resource_metrics:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                kind = metric.WhichOneof("data")
+                for point in getattr(metric, kind).data_points:
+                    point.start_time_unix_nano = BASE_S * 10**9
+                    point.time_unix_nano = (BASE_S + 60) * 10**9
+                    for exemplar in getattr(point, "exemplars", []):
+                        exemplar.time_unix_nano = (BASE_S + 30) * 10**9
+    return request
+
+
+def write_otlp_metrics():
+    from google.protobuf import json_format
+    from opentelemetry.sdk.metrics.export import AggregationTemporality
+
+    request = otlp_metrics_request(AggregationTemporality.CUMULATIVE)
+    with open(os.path.join(HERE, "otlp", "python_sdk_metrics.pb"), "wb") as f:
+        f.write(request.SerializeToString())
+    with open(os.path.join(HERE, "otlp", "python_sdk_metrics.protojson.json"), "w") as f:
+        f.write(json_format.MessageToJson(request))
+        f.write("\n")
+    delta = otlp_metrics_request(AggregationTemporality.DELTA)
+    with open(os.path.join(HERE, "otlp", "python_sdk_metrics_delta.pb"), "wb") as f:
+        f.write(delta.SerializeToString())
+
+
 if __name__ == "__main__":
-    write_python_service_ndjson()
-    write_otlp_python_sdk()
-    write_loki_push_protobuf()
-    subprocess.run(["ls", "-l", "ndjson", "otlp", "loki_push"], cwd=HERE, check=True)
+    which = sys.argv[1] if len(sys.argv) > 1 else "all"
+    if which in ("logs", "all"):
+        write_python_service_ndjson()
+        write_otlp_python_sdk()
+        write_loki_push_protobuf()
+    if which in ("metrics", "all"):
+        write_prom_text()
+        write_remote_write()
+        write_otlp_metrics()
+    subprocess.run(["ls", "-l", "ndjson", "otlp", "loki_push", "prom_text", "remote_write"], cwd=HERE, check=True)
