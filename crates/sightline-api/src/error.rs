@@ -9,6 +9,8 @@ use axum::response::{IntoResponse, Response};
 pub enum ErrorKind {
     /// The caller sent something malformed or invalid.
     BadData,
+    /// A well-formed query failed to evaluate (Prometheus' 422 `execution`).
+    Execution,
     NotFound,
     /// A body or batch over a limit.
     TooLarge,
@@ -25,6 +27,7 @@ impl ErrorKind {
     pub fn status(self) -> StatusCode {
         match self {
             Self::BadData => StatusCode::BAD_REQUEST,
+            Self::Execution => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
@@ -38,6 +41,7 @@ impl ErrorKind {
     pub fn error_type(self) -> &'static str {
         match self {
             Self::BadData => "bad_data",
+            Self::Execution => "execution",
             Self::NotFound => "not_found",
             Self::TooLarge => "too_large",
             Self::TooManyRequests => "too_many_requests",
@@ -54,7 +58,7 @@ impl ErrorKind {
 
     pub fn grpc_code(self) -> tonic::Code {
         match self {
-            Self::BadData => tonic::Code::InvalidArgument,
+            Self::BadData | Self::Execution => tonic::Code::InvalidArgument,
             Self::NotFound => tonic::Code::NotFound,
             Self::TooLarge => tonic::Code::ResourceExhausted,
             Self::TooManyRequests => tonic::Code::ResourceExhausted,

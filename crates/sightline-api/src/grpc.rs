@@ -6,10 +6,16 @@ use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use prost::Message;
 use tonic::{Request, Response, Status};
 
-use crate::{ApiError, SharedState, logs_in, tenant_of};
+use crate::{ApiError, SharedState, logs_in, metrics_in, tenant_of};
 
 /// Largest gRPC message accepted, decoded.
 pub const GRPC_MESSAGE_BYTES_MAX: usize = 64 << 20;
@@ -57,5 +63,57 @@ impl OtlpLogs {
         .map_err(|e| ApiError::bad_data(e.to_string()))?;
         logs_in::store_logs(&self.state, tenant, "otlp_grpc", records, bytes).await?;
         Ok(Response::new(ExportLogsServiceResponse::default()))
+    }
+}
+
+pub struct OtlpMetrics {
+    state: SharedState,
+}
+
+/// The OTLP metrics service, accepting gzip.
+pub fn metrics_service(state: SharedState) -> MetricsServiceServer<OtlpMetrics> {
+    MetricsServiceServer::new(OtlpMetrics { state })
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+        .send_compressed(tonic::codec::CompressionEncoding::Gzip)
+        .max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX)
+}
+
+#[tonic::async_trait]
+impl MetricsService for OtlpMetrics {
+    async fn export(
+        &self,
+        request: Request<ExportMetricsServiceRequest>,
+    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        let result = self.export_inner(request).await;
+        if let Err(e) = &result {
+            self.state.metrics.rejected("otlp_grpc", e.kind.reason());
+        }
+        result.map_err(Status::from)
+    }
+}
+
+impl OtlpMetrics {
+    async fn export_inner(
+        &self,
+        request: Request<ExportMetricsServiceRequest>,
+    ) -> Result<Response<ExportMetricsServiceResponse>, ApiError> {
+        let headers = request.metadata().clone().into_headers();
+        let tenant = tenant_of(&headers)?;
+        let req = request.into_inner();
+        let bytes = req.encoded_len();
+        let decoded =
+            tokio::task::spawn_blocking(move || sightline_ingest::otlp::metrics::from_request(req))
+                .await
+                .map_err(|e| ApiError::internal(format!("decoder task: {e}")))?;
+        let (rejected, message) = (decoded.rejected_data_points, decoded.error_message);
+        metrics_in::store_metrics(&self.state, tenant, "otlp_grpc", decoded.metrics, bytes).await?;
+        let partial_success =
+            (rejected > 0 || !message.is_empty()).then_some(ExportMetricsPartialSuccess {
+                rejected_data_points: rejected,
+                error_message: message,
+            });
+        Ok(Response::new(ExportMetricsServiceResponse {
+            partial_success,
+        }))
     }
 }

@@ -9,7 +9,9 @@ pub mod health;
 pub mod logs_in;
 pub mod loki;
 pub mod metrics;
+pub mod metrics_in;
 pub mod params;
+pub mod prom;
 pub mod source;
 pub mod tail;
 
@@ -37,6 +39,8 @@ pub struct Limits {
     pub decompressed_bytes_max: usize,
     /// Most log entries a log query returns.
     pub query_entries_max: usize,
+    /// Most samples a PromQL query may load (Prometheus' `query.max-samples`).
+    pub query_samples_max: usize,
 }
 
 impl Default for Limits {
@@ -45,6 +49,7 @@ impl Default for Limits {
             request_bytes_max: 16 << 20,
             decompressed_bytes_max: 64 << 20,
             query_entries_max: 5_000,
+            query_samples_max: 50_000_000,
         }
     }
 }
@@ -130,6 +135,12 @@ pub fn router(state: SharedState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/v1/logs", post(logs_in::otlp_http))
         .route("/api/v1/logs", post(logs_in::ndjson))
+        .route("/v1/metrics", post(metrics_in::otlp_http))
+        .route("/api/v1/write", post(metrics_in::remote_write))
+        .route(
+            "/api/v1/import/prometheus",
+            post(metrics_in::import_prometheus),
+        )
         .route("/loki/api/v1/push", post(logs_in::loki_push))
         .route("/_bulk", post(logs_in::es_bulk))
         .route("/{index}/_bulk", post(logs_in::es_bulk_index))
@@ -146,6 +157,20 @@ pub fn router(state: SharedState) -> Router {
             "/loki/api/v1/index/stats",
             get(loki::index_stats).post(loki::index_stats),
         )
+        .route("/api/v1/query", get(prom::query).post(prom::query))
+        .route(
+            "/api/v1/query_range",
+            get(prom::query_range).post(prom::query_range),
+        )
+        .route("/api/v1/series", get(prom::series).post(prom::series))
+        .route("/api/v1/labels", get(prom::labels).post(prom::labels))
+        .route("/api/v1/label/{name}/values", get(prom::label_values))
+        .route("/api/v1/metadata", get(prom::metadata))
+        .route(
+            "/api/v1/query_exemplars",
+            get(prom::query_exemplars).post(prom::query_exemplars),
+        )
+        .route("/api/v1/status/buildinfo", get(prom::buildinfo))
         .route("/ready", get(health::ready))
         .layer(DefaultBodyLimit::disable())
         .with_state(state)

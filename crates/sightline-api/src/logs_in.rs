@@ -18,7 +18,7 @@ use sightline_model::{LogBatch, LogRecord, TenantId, now_ns};
 use crate::body::{content_encoding, content_type, read_limited};
 use crate::{ApiError, ApiResult, ErrorKind, SharedState, tenant_of};
 
-fn ingest_error(e: IngestError) -> ApiError {
+pub(crate) fn ingest_error(e: IngestError) -> ApiError {
     let kind = match e.kind() {
         sightline_ingest::ErrorKind::TooLarge => ErrorKind::TooLarge,
         _ => ErrorKind::BadData,
@@ -27,7 +27,7 @@ fn ingest_error(e: IngestError) -> ApiError {
 }
 
 /// Reads and decompresses a body; returns it with the size as sent.
-async fn read_body(
+pub(crate) async fn read_body(
     state: &SharedState,
     headers: &HeaderMap,
     body: Body,
@@ -49,7 +49,7 @@ async fn read_body(
 }
 
 /// Decodes on a blocking thread, so a large body does not stall the runtime.
-async fn decode<T: Send + 'static>(
+pub(crate) async fn decode<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, IngestError> + Send + 'static,
 ) -> ApiResult<T> {
     tokio::task::spawn_blocking(f)
@@ -80,7 +80,7 @@ pub async fn store_logs(
 }
 
 /// Runs a handler body and counts a refusal by protocol and reason.
-async fn counted<F>(state: &SharedState, protocol: &'static str, f: F) -> Response
+pub(crate) async fn counted<F>(state: &SharedState, protocol: &'static str, f: F) -> Response
 where
     F: std::future::Future<Output = ApiResult<Response>>,
 {

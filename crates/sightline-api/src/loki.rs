@@ -9,11 +9,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use sightline_model::{LabelMatcher, Labels, NANOS_PER_SECOND, TenantId, now_ns};
@@ -21,9 +20,9 @@ use sightline_query::logql::{
     self, Direction, Evaluator, QueryError, QueryLimits, QueryParams, QueryResult, QueryValue,
 };
 
-use crate::params::{Params, parse_step_ns};
+use crate::params::{Params, handle, parse_step_ns};
 use crate::source::StoreLogs;
-use crate::{ApiError, ApiResult, ErrorKind, SharedState, tenant_of};
+use crate::{ApiError, ApiResult, ErrorKind, SharedState};
 
 /// Default look-back of a range query and of tail.
 const DEFAULT_RANGE_NS: i64 = 3600 * NANOS_PER_SECOND;
@@ -99,41 +98,6 @@ fn categorize_labels(headers: &HeaderMap) -> bool {
         .get("x-loki-response-encoding-flags")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|f| f.trim() == "categorize-labels"))
-}
-
-/// The frame of every query handler: reads the tenant and the parameters, runs `f`, times
-/// it under `endpoint`, and answers with its JSON or its error (counted as a rejection).
-async fn handle<F, Fut>(
-    state: SharedState,
-    endpoint: &'static str,
-    headers: &HeaderMap,
-    raw: Option<String>,
-    body: Body,
-    f: F,
-) -> Response
-where
-    F: FnOnce(SharedState, TenantId, Params) -> Fut,
-    Fut: std::future::Future<Output = ApiResult<Value>>,
-{
-    let started = Instant::now();
-    let result = async {
-        let tenant = tenant_of(headers)?;
-        let p = Params::read(&state, raw, headers, body).await?;
-        f(state.clone(), tenant, p).await
-    }
-    .await;
-    state
-        .metrics
-        .query_seconds
-        .get_or_create(&crate::metrics::QueryLabels { endpoint })
-        .observe(started.elapsed().as_secs_f64());
-    match result {
-        Ok(v) => Json(v).into_response(),
-        Err(e) => {
-            state.metrics.rejected(endpoint, e.kind.reason());
-            e.into_response()
-        }
-    }
 }
 
 /// `GET|POST /loki/api/v1/query`: an instant query.

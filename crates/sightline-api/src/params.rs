@@ -1,11 +1,18 @@
 //! Query parameters as Loki and Prometheus accept them: times as RFC 3339, Unix seconds
 //! (with a fraction) or Unix nanoseconds; steps as durations (`15s`) or seconds (`15`, `0.5`).
 
+use std::time::Instant;
+
+use axum::Json;
 use axum::body::Body;
 use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use sightline_model::TenantId;
 
 use crate::body::{content_type, read_limited};
-use crate::{ApiError, ApiResult, SharedState};
+use crate::{ApiError, ApiResult, SharedState, tenant_of};
 use sightline_model::NANOS_PER_SECOND;
 use sightline_model::duration::parse_duration_ns;
 
@@ -33,6 +40,10 @@ impl Params {
         Ok(Self(pairs))
     }
 
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        Self(pairs)
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
@@ -58,6 +69,41 @@ impl Params {
         self.get(name)
             .map(|v| parse_time_ns(name, v))
             .unwrap_or(Ok(default_ns))
+    }
+}
+
+/// The frame of every query handler: reads the tenant and the parameters, runs `f`, times
+/// it under `endpoint`, and answers with its JSON or its error (counted as a rejection).
+pub async fn handle<F, Fut>(
+    state: SharedState,
+    endpoint: &'static str,
+    headers: &HeaderMap,
+    raw: Option<String>,
+    body: Body,
+    f: F,
+) -> Response
+where
+    F: FnOnce(SharedState, TenantId, Params) -> Fut,
+    Fut: std::future::Future<Output = ApiResult<Value>>,
+{
+    let started = Instant::now();
+    let result = async {
+        let tenant = tenant_of(headers)?;
+        let p = Params::read(&state, raw, headers, body).await?;
+        f(state.clone(), tenant, p).await
+    }
+    .await;
+    state
+        .metrics
+        .query_seconds
+        .get_or_create(&crate::metrics::QueryLabels { endpoint })
+        .observe(started.elapsed().as_secs_f64());
+    match result {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => {
+            state.metrics.rejected(endpoint, e.kind.reason());
+            e.into_response()
+        }
     }
 }
 

@@ -1,13 +1,15 @@
-//! The store as a LogQL [`LogSource`]: the query engine is synchronous (it is CPU work and
-//! runs on a blocking thread), the store's segment reads are async, so each scan blocks on
-//! the runtime handle captured when the adapter was made.
+//! The store as a LogQL [`LogSource`] and a PromQL [`SeriesSource`]: the query engines are
+//! synchronous (they are CPU work and run on a blocking thread), the store's segment reads
+//! are async, so each read blocks on the runtime handle captured when the adapter was made.
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
+use sightline_model::SeriesSelection;
 use sightline_model::log::{LogEntryRef, LogSelection};
 use sightline_model::{LabelMatcher, Labels, TenantId};
 use sightline_query::logql::source::{LogSource, SourceError};
+use sightline_query::promql::{SeriesData, SeriesSource};
 use sightline_store::Store;
 
 pub struct StoreLogs {
@@ -47,5 +49,36 @@ impl LogSource for StoreLogs {
             .store
             .logs()
             .streams(tenant, matchers, start_ns, end_ns))
+    }
+}
+
+pub struct StoreSeries {
+    store: Arc<Store>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl StoreSeries {
+    /// Must be called on the runtime; the adapter is then used from a blocking thread.
+    pub fn new(store: Arc<Store>) -> Self {
+        Self {
+            store,
+            runtime: tokio::runtime::Handle::current(),
+        }
+    }
+}
+
+impl SeriesSource for StoreSeries {
+    fn select(&self, sel: &SeriesSelection) -> Result<Vec<SeriesData>, SourceError> {
+        let selected = self
+            .runtime
+            .block_on(self.store.tsdb().select(sel))
+            .map_err(|e| SourceError(e.to_string()))?;
+        Ok(selected
+            .into_iter()
+            .map(|s| SeriesData {
+                labels: s.labels,
+                samples: s.samples,
+            })
+            .collect())
     }
 }

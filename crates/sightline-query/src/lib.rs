@@ -1,3 +1,4 @@
-//! Query engines over the store: LogQL today; PromQL and trace search build here too.
+//! Query engines over the store: LogQL and PromQL today; trace search builds here too.
 
 pub mod logql;
+pub mod promql;

@@ -23,6 +23,9 @@ pub enum Command {
     /// Query and tail logs with LogQL.
     #[command(subcommand)]
     Logs(LogsCommand),
+    /// Query metrics with PromQL.
+    #[command(subcommand)]
+    Metrics(MetricsCommand),
     /// Bulk-load data into a running server.
     #[command(subcommand)]
     Import(ImportCommand),
@@ -119,14 +122,45 @@ pub struct LogsTailArgs {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum ImportCommand {
-    /// Send an NDJSON file of log objects (one per line) to the server.
-    Logs(ImportLogsArgs),
+pub enum MetricsCommand {
+    /// Run a PromQL query: a table for an instant query, a chart per series for a range.
+    Query(MetricsQueryArgs),
 }
 
 #[derive(Args, Debug)]
-pub struct ImportLogsArgs {
-    /// The NDJSON file ('-' for standard input).
+pub struct MetricsQueryArgs {
+    /// The PromQL expression, e.g. 'sum by (job) (rate(http_requests_total[5m]))'.
+    pub query: String,
+    /// Evaluate over a range ending now (or at --end) this long, instead of at one instant.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Start of a range query (RFC 3339 or Unix seconds).
+    #[arg(long)]
+    pub start: Option<String>,
+    /// End of a range query, or the time of an instant query (default now).
+    #[arg(long)]
+    pub end: Option<String>,
+    /// Step of a range query (default: the range / 60).
+    #[arg(long)]
+    pub step: Option<String>,
+    /// Print the raw JSON response.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCommand {
+    /// Send an NDJSON file of log objects (one per line) to the server.
+    Logs(ImportArgs),
+    /// Backfill a file in the Prometheus text exposition format (timestamps optional).
+    Prometheus(ImportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The file ('-' for standard input).
     pub file: PathBuf,
     /// Lines per request.
     #[arg(long, default_value_t = 10_000)]

@@ -3,17 +3,22 @@
 mod import;
 mod inspect;
 mod logs;
+mod metrics;
 
 use anyhow::Result;
 
-use crate::cli::{CheckCommand, Cli, Command, ImportCommand, InspectCommand, LogsCommand};
+use crate::cli::{
+    CheckCommand, Cli, Command, ImportCommand, InspectCommand, LogsCommand, MetricsCommand,
+};
 
 pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve(args) => crate::serve::run(args).await,
         Command::Logs(LogsCommand::Query(args)) => logs::query(args).await,
         Command::Logs(LogsCommand::Tail(args)) => logs::tail(args).await,
+        Command::Metrics(MetricsCommand::Query(args)) => metrics::query(args).await,
         Command::Import(ImportCommand::Logs(args)) => import::logs(args).await,
+        Command::Import(ImportCommand::Prometheus(args)) => import::prometheus(args).await,
         Command::Inspect(InspectCommand::Segment { file }) => inspect::segment(&file),
         Command::Check(CheckCommand::Config { file }) => {
             crate::config::load(&file)?;

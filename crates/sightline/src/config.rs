@@ -39,6 +39,8 @@ pub struct StorageConfig {
     pub flush_interval: Option<String>,
     pub flush_bytes: Option<usize>,
     pub head_bytes_max: Option<usize>,
+    /// Most active series per tenant (a write creating more is refused with 400).
+    pub series_per_tenant_max: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -47,6 +49,8 @@ pub struct LimitsConfig {
     pub request_bytes_max: Option<usize>,
     pub decompressed_bytes_max: Option<usize>,
     pub query_entries_max: Option<usize>,
+    /// Most samples one PromQL query may load.
+    pub query_samples_max: Option<usize>,
 }
 
 /// Reads and validates a config file; errors name the file, line and column.

@@ -60,6 +60,9 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     if let Some(b) = file.storage.head_bytes_max {
         store_config.head_bytes_max = b;
     }
+    if let Some(n) = file.storage.series_per_tenant_max {
+        store_config.series_per_tenant_max = n;
+    }
     let mut limits = Limits::default();
     if let Some(v) = file.limits.request_bytes_max {
         limits.request_bytes_max = v;
@@ -69,6 +72,9 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     }
     if let Some(v) = file.limits.query_entries_max {
         limits.query_entries_max = v;
+    }
+    if let Some(v) = file.limits.query_samples_max {
+        limits.query_samples_max = v;
     }
 
     let mut registry = Registry::default();
@@ -114,10 +120,12 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let grpc_task = {
         let mut stop = stop_rx.clone();
         let service = sightline_api::grpc::logs_service(state.clone());
+        let metrics_service = sightline_api::grpc::metrics_service(state.clone());
         let incoming = tonic::transport::server::TcpIncoming::from(grpc);
         tokio::spawn(async move {
             tonic::transport::Server::builder()
                 .add_service(service)
+                .add_service(metrics_service)
                 .serve_with_incoming_shutdown(incoming, async move {
                     let _ = stop.wait_for(|s| *s).await;
                 })

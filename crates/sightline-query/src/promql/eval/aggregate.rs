@@ -1,0 +1,344 @@
+//! Aggregation operators (`sum`, `avg`, `min`, `max`, `count`, `group`, `stddev`,
+//! `stdvar`, `topk`, `bottomk`, `quantile`, `count_values`) with `by`/`without`, computed
+//! in Prometheus 2.42's order so floats come out bit for bit the same.
+//!
+//! Groups are output in the order their first element arrives. `sum` adds in input order,
+//! `avg` keeps Prometheus' incremental mean (with its infinity guards), `stddev`/`stdvar`
+//! Welford's update; `topk`/`bottomk` replay Go's `container/heap` so ties keep the same
+//! elements, and sort their result as Go's sort does for small inputs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use promql_parser::parser::token::{
+    T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_MAX, T_MIN, T_QUANTILE, T_STDDEV,
+    T_STDVAR, T_SUM, T_TOPK,
+};
+use promql_parser::parser::{AggregateExpr, LabelModifier};
+use sightline_model::labels::is_valid_label_name;
+use sightline_model::{Labels, METRIC_NAME_LABEL};
+
+use super::{Elem, Evaluator, Value};
+use crate::promql::error::PromError;
+use crate::promql::functions::quantile;
+use crate::promql::gomath::go_sort;
+use crate::promql::value::{format_exponent, format_plain, format_value};
+
+struct Group {
+    labels: Arc<Labels>,
+    value: f64,
+    mean: f64,
+    count: f64,
+    heap: Vec<Elem>,
+}
+
+pub(super) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<Value, PromError> {
+    let op = a.op.id();
+    let mut param_f = 0.0;
+    let mut value_label = String::new();
+    if let Some(p) = &a.param {
+        match ev.eval(p, t)? {
+            Value::Scalar(v) => param_f = v,
+            Value::String(s) => value_label = s,
+            _ => {
+                return Err(PromError::exec(
+                    "aggregation parameter must be a scalar or string",
+                ));
+            }
+        }
+    }
+    let input = ev.eval_vector(&a.expr, t)?;
+    let (without, mut grouping): (bool, Vec<String>) = match &a.modifier {
+        Some(LabelModifier::Include(ls)) => (false, ls.labels.clone()),
+        Some(LabelModifier::Exclude(ls)) => (true, ls.labels.clone()),
+        None => (false, Vec::new()),
+    };
+    let mut k: usize = 0;
+    if op == T_TOPK || op == T_BOTTOMK {
+        if !(-9.223_372_036_854_776e18..=9.223_372_036_854_776e18).contains(&param_f) {
+            // Go's `%v`: every value out of int64's range prints with an exponent.
+            let shown = if param_f.is_finite() {
+                format_exponent(param_f)
+            } else {
+                format_value(param_f)
+            };
+            return Err(PromError::exec(format!(
+                "Scalar value {shown} overflows int64"
+            )));
+        }
+        let k_i = param_f as i64;
+        if k_i < 1 {
+            return Ok(Value::Vector(Vec::new()));
+        }
+        k = usize::try_from(k_i).unwrap_or(usize::MAX);
+    }
+    if op == T_COUNT_VALUES {
+        if !is_valid_label_name(&value_label) {
+            return Err(PromError::exec(format!(
+                "invalid label name {value_label:?}"
+            )));
+        }
+        if !without {
+            grouping.push(value_label.clone());
+        }
+    }
+    let mut groups: Vec<Group> = Vec::new();
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    for s in input {
+        let labels = if op == T_COUNT_VALUES {
+            let mut l = (*s.labels).clone();
+            l.set(&value_label, &format_plain(s.v));
+            Arc::new(l)
+        } else {
+            s.labels.clone()
+        };
+        let key = group_labels(&labels, without, &grouping);
+        let gi = match index.get(&key) {
+            Some(&i) => i,
+            None => {
+                index.insert(key.clone(), groups.len());
+                let mut g = Group {
+                    labels: Arc::new(key),
+                    value: s.v,
+                    mean: s.v,
+                    count: 1.0,
+                    heap: Vec::new(),
+                };
+                match op {
+                    T_STDDEV | T_STDVAR => g.value = 0.0,
+                    T_GROUP => g.value = 1.0,
+                    T_TOPK | T_BOTTOMK | T_QUANTILE => g.heap.push(Elem {
+                        labels: labels.clone(),
+                        v: s.v,
+                    }),
+                    _ => {}
+                }
+                groups.push(g);
+                continue;
+            }
+        };
+        let g = &mut groups[gi];
+        match op {
+            T_SUM => g.value += s.v,
+            T_AVG => {
+                g.count += 1.0;
+                if g.mean.is_infinite() {
+                    if s.v.is_infinite() && (g.mean > 0.0) == (s.v > 0.0) {
+                        continue;
+                    }
+                    if !s.v.is_infinite() && !s.v.is_nan() {
+                        continue;
+                    }
+                }
+                g.mean += s.v / g.count - g.mean / g.count;
+            }
+            T_GROUP => {}
+            T_COUNT | T_COUNT_VALUES => g.count += 1.0,
+            T_MAX => {
+                if g.value < s.v || g.value.is_nan() {
+                    g.value = s.v;
+                }
+            }
+            T_MIN => {
+                if g.value > s.v || g.value.is_nan() {
+                    g.value = s.v;
+                }
+            }
+            T_STDDEV | T_STDVAR => {
+                g.count += 1.0;
+                let delta = s.v - g.mean;
+                g.mean += delta / g.count;
+                g.value += delta * (s.v - g.mean);
+            }
+            T_TOPK => {
+                let e = Elem { labels, v: s.v };
+                let top = g.heap[0].v;
+                if g.heap.len() < k {
+                    heap_push(&mut g.heap, e, less_topk);
+                } else if top < s.v || (top.is_nan() && !s.v.is_nan()) {
+                    g.heap[0] = e;
+                    if k > 1 {
+                        heap_fix(&mut g.heap, 0, less_topk);
+                    }
+                }
+            }
+            T_BOTTOMK => {
+                let e = Elem { labels, v: s.v };
+                let top = g.heap[0].v;
+                if g.heap.len() < k {
+                    heap_push(&mut g.heap, e, less_bottomk);
+                } else if top > s.v || (top.is_nan() && !s.v.is_nan()) {
+                    g.heap[0] = e;
+                    if k > 1 {
+                        heap_fix(&mut g.heap, 0, less_bottomk);
+                    }
+                }
+            }
+            T_QUANTILE => g.heap.push(Elem { labels, v: s.v }),
+            _ => return Err(PromError::exec(format!("unsupported aggregation {}", a.op))),
+        }
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for mut g in groups {
+        let v = match op {
+            T_AVG => g.mean,
+            T_COUNT | T_COUNT_VALUES => g.count,
+            T_STDVAR => g.value / g.count,
+            T_STDDEV => (g.value / g.count).sqrt(),
+            T_QUANTILE => quantile(param_f, g.heap.iter().map(|e| e.v).collect()),
+            T_TOPK | T_BOTTOMK => {
+                // Go sorts the heap with the reversed heap order.
+                let less = if op == T_TOPK {
+                    less_topk
+                } else {
+                    less_bottomk
+                };
+                go_sort(&mut g.heap, |a, b| less(b, a));
+                out.extend(g.heap);
+                continue;
+            }
+            _ => g.value,
+        };
+        out.push(Elem {
+            labels: g.labels,
+            v,
+        });
+    }
+    Ok(Value::Vector(out))
+}
+
+/// The labels of the group an element with `labels` belongs to.
+fn group_labels(labels: &Labels, without: bool, grouping: &[String]) -> Labels {
+    let listed = |k: &str| grouping.iter().any(|g| g == k);
+    if without {
+        Labels::from_pairs(
+            labels
+                .iter()
+                .filter(|(k, _)| !listed(k) && *k != METRIC_NAME_LABEL),
+        )
+    } else {
+        Labels::from_pairs(labels.iter().filter(|(k, _)| listed(k)))
+    }
+}
+
+/// `topk`'s heap order (Go's `vectorByValueHeap`): smallest on top, NaN below everything.
+fn less_topk(a: &Elem, b: &Elem) -> bool {
+    a.v.is_nan() || a.v < b.v
+}
+
+/// `bottomk`'s heap order (Go's `vectorByReverseValueHeap`).
+fn less_bottomk(a: &Elem, b: &Elem) -> bool {
+    a.v.is_nan() || a.v > b.v
+}
+
+fn heap_up(h: &mut [Elem], mut j: usize, less: fn(&Elem, &Elem) -> bool) {
+    while j > 0 {
+        let i = (j - 1) / 2;
+        if !less(&h[j], &h[i]) {
+            break;
+        }
+        h.swap(i, j);
+        j = i;
+    }
+}
+
+fn heap_down(h: &mut [Elem], i0: usize, less: fn(&Elem, &Elem) -> bool) -> bool {
+    let n = h.len();
+    let mut i = i0;
+    loop {
+        let j1 = 2 * i + 1;
+        if j1 >= n {
+            break;
+        }
+        let mut j = j1;
+        if j1 + 1 < n && less(&h[j1 + 1], &h[j1]) {
+            j = j1 + 1;
+        }
+        if !less(&h[j], &h[i]) {
+            break;
+        }
+        h.swap(i, j);
+        i = j;
+    }
+    i > i0
+}
+
+fn heap_push(h: &mut Vec<Elem>, e: Elem, less: fn(&Elem, &Elem) -> bool) {
+    h.push(e);
+    let last = h.len() - 1;
+    heap_up(h, last, less);
+}
+
+fn heap_fix(h: &mut [Elem], i: usize, less: fn(&Elem, &Elem) -> bool) {
+    if !heap_down(h, i, less) {
+        heap_up(h, i, less);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn elems(values: &[f64]) -> Vec<Elem> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| Elem {
+                labels: Arc::new(Labels::from_pairs([("i", i.to_string())])),
+                v,
+            })
+            .collect()
+    }
+
+    /// Replays Prometheus' `topk`: the first element starts the heap, the rest are pushed
+    /// until it holds `k`, then replace the top when larger.
+    fn topk(k: usize, values: &[f64]) -> Vec<String> {
+        let mut input = elems(values).into_iter();
+        let mut heap = vec![input.next().expect("one element")];
+        for e in input {
+            let top = heap[0].v;
+            if heap.len() < k {
+                heap_push(&mut heap, e, less_topk);
+            } else if top < e.v || (top.is_nan() && !e.v.is_nan()) {
+                heap[0] = e;
+                if k > 1 {
+                    heap_fix(&mut heap, 0, less_topk);
+                }
+            }
+        }
+        go_sort(&mut heap, |a, b| less_topk(b, a));
+        heap.iter()
+            .map(|e| format!("{}={}", e.labels.get("i").unwrap_or(""), e.v))
+            .collect()
+    }
+
+    #[test]
+    fn topk_keeps_the_elements_go_heap_keeps() {
+        let check = |k: usize, values: &[f64], want: &[&str]| {
+            assert_eq!(topk(k, values), want, "topk({k}, {values:?})");
+        };
+        // Ties keep the heap's order: the later 3 replaced the top and stays first.
+        check(2, &[3.0, 1.0, 3.0, 2.0, 3.0], &["2=3", "0=3"]);
+        check(3, &[1.0, 5.0, 2.0, 4.0], &["1=5", "3=4", "2=2"]);
+        check(2, &[f64::NAN, 1.0, f64::NAN], &["1=1", "0=NaN"]);
+        check(1, &[1.0, 1.0, 1.0], &["0=1"]);
+    }
+
+    #[test]
+    fn groups_by_and_without() {
+        let labels = Labels::from_pairs([("__name__", "m"), ("a", "1"), ("b", "2")]);
+        let check = |without: bool, grouping: &[&str], want: &[(&str, &str)]| {
+            let grouping: Vec<String> = grouping.iter().map(|s| s.to_string()).collect();
+            assert_eq!(
+                group_labels(&labels, without, &grouping),
+                Labels::from_pairs(want.iter().copied())
+            );
+        };
+        check(false, &["a"], &[("a", "1")]);
+        check(false, &["a", "missing"], &[("a", "1")]);
+        check(false, &["__name__"], &[("__name__", "m")]);
+        check(false, &[], &[]);
+        check(true, &["a"], &[("b", "2")]);
+        check(true, &[], &[("a", "1"), ("b", "2")]);
+    }
+}

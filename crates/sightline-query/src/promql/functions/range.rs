@@ -1,0 +1,349 @@
+//! Functions over range vectors: `rate`, `increase`, `delta` (Prometheus' extrapolation),
+//! `irate`, `idelta`, `resets`, `changes`, `deriv`, `predict_linear`, `holt_winters` and
+//! the `*_over_time` family.
+//!
+//! Each is applied to every series that has at least one point in its window; all but
+//! `last_over_time` drop the metric name. Numerics are Prometheus 2.42's, in the same
+//! order: `sum_over_time`, `avg_over_time` (incremental mean), `stddev_over_time`,
+//! `stdvar_over_time` and the linear regression of `deriv`/`predict_linear` use
+//! Kahan–Neumaier compensated sums; `rate` and friends extrapolate towards the window edges
+//! by at most half a sample interval (or the whole gap when under 1.1 intervals), never
+//! below a counter's zero point.
+
+use std::sync::Arc;
+
+use promql_parser::parser::{Call, Expr, SubqueryExpr};
+use sightline_model::{Labels, Sample};
+
+use super::absent_labels;
+use super::histogram::quantile;
+use crate::promql::error::PromError;
+use crate::promql::eval::{Elem, Evaluator, Value, unwrap_parens};
+use crate::promql::gomath::kahan_sum_inc;
+use crate::promql::plan::{at_ms, duration_ms, node_key, offset_ms};
+
+pub(super) fn is_range_function(name: &str) -> bool {
+    matches!(
+        name,
+        "rate"
+            | "irate"
+            | "increase"
+            | "delta"
+            | "idelta"
+            | "resets"
+            | "changes"
+            | "deriv"
+            | "predict_linear"
+            | "holt_winters"
+            | "avg_over_time"
+            | "min_over_time"
+            | "max_over_time"
+            | "sum_over_time"
+            | "count_over_time"
+            | "quantile_over_time"
+            | "stddev_over_time"
+            | "stdvar_over_time"
+            | "last_over_time"
+            | "present_over_time"
+            | "absent_over_time"
+    )
+}
+
+/// Where a range argument's window ends (its `@` time or `t`, minus offset) and its length.
+fn window_of(ev: &Evaluator<'_>, arg: &Expr, t: i64) -> (i64, i64) {
+    match unwrap_parens(arg) {
+        Expr::MatrixSelector(ms) => (
+            at_ms(&ms.vs.at, &ev.times).unwrap_or(t) - offset_ms(&ms.vs.offset),
+            duration_ms(&ms.range),
+        ),
+        Expr::Subquery(sq) => (
+            at_ms(&sq.at, &ev.times).unwrap_or(t) - offset_ms(&sq.offset),
+            duration_ms(&sq.range),
+        ),
+        _ => (t, 0),
+    }
+}
+
+/// The node of a range argument with an `@` modifier, whose time 2.42 slides in
+/// `predict_linear` (see [`Evaluator::sliding_at`]).
+fn sliding_node(arg: &Expr) -> Option<usize> {
+    match unwrap_parens(arg) {
+        Expr::MatrixSelector(ms) if ms.vs.at.is_some() => Some(node_key(&ms.vs)),
+        Expr::Subquery(sq) if sq.at.is_some() => Some(sq as *const SubqueryExpr as usize),
+        _ => None,
+    }
+}
+
+pub(super) fn call(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Value, PromError> {
+    let args = &c.args.args;
+    let name = c.func.name;
+    let matrix_index = usize::from(name == "quantile_over_time");
+    let matrix_arg = &args[matrix_index];
+    let mut params = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        if i != matrix_index {
+            params.push(ev.eval_scalar(a, t)?);
+        }
+    }
+    let (window_end, range_ms) = window_of(ev, matrix_arg, t);
+    let matrix = match (name, sliding_node(matrix_arg)) {
+        ("predict_linear", Some(node)) => {
+            ev.sliding_at(node, t, |ev| ev.eval_matrix(matrix_arg, t))?
+        }
+        _ => ev.eval_matrix(matrix_arg, t)?,
+    };
+    if name == "absent_over_time" {
+        let out = if matrix.is_empty() {
+            vec![Elem {
+                labels: Arc::new(absent_labels(unwrap_parens(matrix_arg))),
+                v: 1.0,
+            }]
+        } else {
+            Vec::new()
+        };
+        return Ok(Value::Vector(out));
+    }
+    let node = c as *const Call as usize;
+    let mut out = Vec::with_capacity(matrix.len());
+    for series in matrix {
+        let points = &series.points;
+        let v = match name {
+            "rate" => extrapolated_rate(points, window_end, range_ms, true, true),
+            "increase" => extrapolated_rate(points, window_end, range_ms, true, false),
+            "delta" => extrapolated_rate(points, window_end, range_ms, false, false),
+            "irate" => instant_value(points, true),
+            "idelta" => instant_value(points, false),
+            "resets" => Some(
+                points
+                    .windows(2)
+                    .filter(|w| w[1].value < w[0].value)
+                    .count() as f64,
+            ),
+            "changes" => Some(
+                points
+                    .windows(2)
+                    .filter(|w| {
+                        w[1].value != w[0].value && !(w[1].value.is_nan() && w[0].value.is_nan())
+                    })
+                    .count() as f64,
+            ),
+            "deriv" => {
+                (points.len() >= 2).then(|| linear_regression(points, points[0].timestamp_ms).0)
+            }
+            "predict_linear" => (points.len() >= 2).then(|| {
+                let (slope, intercept) = linear_regression(points, t);
+                intercept + slope * params[0]
+            }),
+            "holt_winters" => holt_winters(points, params[0], params[1])?,
+            "avg_over_time" => Some(avg_over_time(points)),
+            "min_over_time" => Some(points.iter().fold(points[0].value, |m, p| {
+                if p.value < m || m.is_nan() {
+                    p.value
+                } else {
+                    m
+                }
+            })),
+            "max_over_time" => Some(points.iter().fold(points[0].value, |m, p| {
+                if p.value > m || m.is_nan() {
+                    p.value
+                } else {
+                    m
+                }
+            })),
+            "sum_over_time" => Some(sum_over_time(points)),
+            "count_over_time" => Some(points.len() as f64),
+            "quantile_over_time" => Some(quantile(
+                params[0],
+                points.iter().map(|p| p.value).collect(),
+            )),
+            "stddev_over_time" => Some(stdvar_over_time(points).sqrt()),
+            "stdvar_over_time" => Some(stdvar_over_time(points)),
+            "last_over_time" => points.last().map(|p| p.value),
+            "present_over_time" => Some(1.0),
+            _ => {
+                return Err(PromError::Parse(format!(
+                    "parse error: unknown function with name \"{name}\""
+                )));
+            }
+        };
+        let Some(v) = v else { continue };
+        let labels: Arc<Labels> = if name == "last_over_time" {
+            series.labels.clone()
+        } else {
+            series.without_name()
+        };
+        if !series.distinct_without_name {
+            ev.note_owner(node, &labels, &series.labels)?;
+        }
+        out.push(Elem { labels, v });
+    }
+    Ok(Value::Vector(out))
+}
+
+/// Prometheus' `extrapolatedRate` for `rate`, `increase` and `delta` over the window
+/// `[window_end - range_ms, window_end]`.
+fn extrapolated_rate(
+    points: &[Sample],
+    window_end: i64,
+    range_ms: i64,
+    is_counter: bool,
+    is_rate: bool,
+) -> Option<f64> {
+    if points.len() < 2 {
+        return None;
+    }
+    let (first, last) = (points[0], points[points.len() - 1]);
+    let mut result = last.value - first.value;
+    if is_counter {
+        let mut prev = first.value;
+        for p in &points[1..] {
+            if p.value < prev {
+                result += prev;
+            }
+            prev = p.value;
+        }
+    }
+    let range_start = window_end - range_ms;
+    let mut duration_to_start = (first.timestamp_ms - range_start) as f64 / 1000.0;
+    let duration_to_end = (window_end - last.timestamp_ms) as f64 / 1000.0;
+    let sampled_interval = (last.timestamp_ms - first.timestamp_ms) as f64 / 1000.0;
+    let average_between = sampled_interval / (points.len() - 1) as f64;
+    if is_counter && result > 0.0 && first.value >= 0.0 {
+        let duration_to_zero = sampled_interval * (first.value / result);
+        if duration_to_zero < duration_to_start {
+            duration_to_start = duration_to_zero;
+        }
+    }
+    let threshold = average_between * 1.1;
+    let mut extrapolate_to = sampled_interval;
+    extrapolate_to += if duration_to_start < threshold {
+        duration_to_start
+    } else {
+        average_between / 2.0
+    };
+    extrapolate_to += if duration_to_end < threshold {
+        duration_to_end
+    } else {
+        average_between / 2.0
+    };
+    let mut factor = extrapolate_to / sampled_interval;
+    if is_rate {
+        factor /= range_ms as f64 / 1000.0;
+    }
+    Some(result * factor)
+}
+
+/// `irate` and `idelta`: from the last two points only.
+fn instant_value(points: &[Sample], is_rate: bool) -> Option<f64> {
+    if points.len() < 2 {
+        return None;
+    }
+    let (prev, last) = (points[points.len() - 2], points[points.len() - 1]);
+    let mut v = if is_rate && last.value < prev.value {
+        last.value
+    } else {
+        last.value - prev.value
+    };
+    let interval = last.timestamp_ms - prev.timestamp_ms;
+    if interval == 0 {
+        return None;
+    }
+    if is_rate {
+        v /= interval as f64 / 1000.0;
+    }
+    Some(v)
+}
+
+/// Least-squares slope and intercept (at `intercept_ms`), x in seconds.
+fn linear_regression(points: &[Sample], intercept_ms: i64) -> (f64, f64) {
+    let init_y = points[0].value;
+    let mut const_y = true;
+    let (mut n, mut sum_x, mut c_x, mut sum_y, mut c_y) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    let (mut sum_xy, mut c_xy, mut sum_x2, mut c_x2) = (0.0, 0.0, 0.0, 0.0);
+    for (i, p) in points.iter().enumerate() {
+        if const_y && i > 0 && p.value != init_y {
+            const_y = false;
+        }
+        n += 1.0;
+        let x = (p.timestamp_ms - intercept_ms) as f64 / 1e3;
+        (sum_x, c_x) = kahan_sum_inc(x, sum_x, c_x);
+        (sum_y, c_y) = kahan_sum_inc(p.value, sum_y, c_y);
+        (sum_xy, c_xy) = kahan_sum_inc(x * p.value, sum_xy, c_xy);
+        (sum_x2, c_x2) = kahan_sum_inc(x * x, sum_x2, c_x2);
+    }
+    if const_y {
+        if init_y.is_infinite() {
+            return (f64::NAN, f64::NAN);
+        }
+        return (0.0, init_y);
+    }
+    let (sum_x, sum_y, sum_xy, sum_x2) = (sum_x + c_x, sum_y + c_y, sum_xy + c_xy, sum_x2 + c_x2);
+    let cov_xy = sum_xy - sum_x * sum_y / n;
+    let var_x = sum_x2 - sum_x * sum_x / n;
+    let slope = cov_xy / var_x;
+    let intercept = sum_y / n - slope * sum_x / n;
+    (slope, intercept)
+}
+
+fn holt_winters(points: &[Sample], sf: f64, tf: f64) -> Result<Option<f64>, PromError> {
+    if sf <= 0.0 || sf >= 1.0 {
+        return Err(PromError::exec(format!(
+            "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"
+        )));
+    }
+    if tf <= 0.0 || tf >= 1.0 {
+        return Err(PromError::exec(format!(
+            "invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}"
+        )));
+    }
+    if points.len() < 2 {
+        return Ok(None);
+    }
+    let (mut s0, mut s1) = (0.0, points[0].value);
+    let mut b = points[1].value - points[0].value;
+    for (i, p) in points.iter().enumerate().skip(1) {
+        let x = sf * p.value;
+        if i > 1 {
+            b = tf * (s1 - s0) + (1.0 - tf) * b;
+        }
+        let y = (1.0 - sf) * (s1 + b);
+        (s0, s1) = (s1, x + y);
+    }
+    Ok(Some(s1))
+}
+
+fn sum_over_time(points: &[Sample]) -> f64 {
+    let (mut sum, mut c) = (0.0, 0.0);
+    for p in points {
+        (sum, c) = kahan_sum_inc(p.value, sum, c);
+    }
+    if sum.is_infinite() { sum } else { sum + c }
+}
+
+fn avg_over_time(points: &[Sample]) -> f64 {
+    let (mut mean, mut count, mut c) = (0.0_f64, 0.0, 0.0);
+    for p in points {
+        count += 1.0;
+        if mean.is_infinite() {
+            if p.value.is_infinite() && (mean > 0.0) == (p.value > 0.0) {
+                continue;
+            }
+            if !p.value.is_infinite() && !p.value.is_nan() {
+                continue;
+            }
+        }
+        (mean, c) = kahan_sum_inc(p.value / count - mean / count, mean, c);
+    }
+    if mean.is_infinite() { mean } else { mean + c }
+}
+
+fn stdvar_over_time(points: &[Sample]) -> f64 {
+    let (mut count, mut mean, mut c_mean, mut aux, mut c_aux) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for p in points {
+        count += 1.0;
+        let delta = p.value - (mean + c_mean);
+        (mean, c_mean) = kahan_sum_inc(delta / count, mean, c_mean);
+        (aux, c_aux) = kahan_sum_inc(delta * (p.value - (mean + c_mean)), aux, c_aux);
+    }
+    (aux + c_aux) / count
+}
