@@ -62,6 +62,7 @@ pub struct AppState {
     pub metrics: ApiMetrics,
     pub limits: Limits,
     pub tail: tail::TailHub,
+    scraper: OnceLock<sightline_scrape::ScrapeManager>,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -77,7 +78,17 @@ impl AppState {
             metrics,
             limits,
             tail: tail::TailHub::default(),
+            scraper: OnceLock::new(),
         }
+    }
+
+    /// The scrape manager, when the server scrapes, for `/api/v1/targets`.
+    pub fn set_scraper(&self, scraper: sightline_scrape::ScrapeManager) {
+        let _ = self.scraper.set(scraper);
+    }
+
+    pub fn scraper(&self) -> Option<&sightline_scrape::ScrapeManager> {
+        self.scraper.get()
     }
 
     pub fn set_store(&self, store: Arc<Store>) {
@@ -171,6 +182,7 @@ pub fn router(state: SharedState) -> Router {
             get(prom::query_exemplars).post(prom::query_exemplars),
         )
         .route("/api/v1/status/buildinfo", get(prom::buildinfo))
+        .route("/api/v1/targets", get(prom::targets))
         .route("/ready", get(health::ready))
         .layer(DefaultBodyLimit::disable())
         .with_state(state)

@@ -402,6 +402,54 @@ pub async fn buildinfo(
     .await
 }
 
+/// `GET /api/v1/targets?state=active|dropped|any`: the scrape targets, in Prometheus'
+/// shape (empty lists when the server does not scrape).
+pub async fn targets(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Body,
+) -> Response {
+    handle(state, "prom_targets", &headers, raw, body, |st, _, p| async move {
+        let which = p.get("state").unwrap_or("any");
+        if !matches!(which, "active" | "dropped" | "any") {
+            return Err(ApiError::bad_data(format!("invalid parameter \"state\": {which:?}")));
+        }
+        let (mut active, mut dropped) = (Vec::new(), Vec::new());
+        if let Some(m) = st.scraper() {
+            use sightline_scrape::config::duration::format_duration;
+            if which != "dropped" {
+                for t in m.targets() {
+                    let last_scrape = t.last_scrape.map_or_else(
+                        || "0001-01-01T00:00:00Z".to_string(),
+                        |at| chrono::DateTime::<chrono::Utc>::from(at).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+                    );
+                    active.push(json!({
+                        "discoveredLabels": labels_json(&t.discovered_labels),
+                        "labels": labels_json(&t.labels),
+                        "scrapePool": t.job,
+                        "scrapeUrl": t.scrape_url,
+                        "globalUrl": t.scrape_url,
+                        "lastError": t.last_error,
+                        "lastScrape": last_scrape,
+                        "lastScrapeDuration": t.last_scrape_duration.map_or(0.0, |d| d.as_secs_f64()),
+                        "health": t.health.as_str(),
+                        "scrapeInterval": format_duration(t.scrape_interval),
+                        "scrapeTimeout": format_duration(t.scrape_timeout),
+                    }));
+                }
+            }
+            if which != "active" {
+                for t in m.dropped_targets() {
+                    dropped.push(json!({"discoveredLabels": labels_json(&t.discovered_labels)}));
+                }
+            }
+        }
+        Ok(json!({"status": "success", "data": {"activeTargets": active, "droppedTargets": dropped}}))
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,12 @@ pub struct FileConfig {
     pub storage: StorageConfig,
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// Prometheus' `global` section (scrape interval and timeout defaults).
+    #[serde(default)]
+    pub global: sightline_scrape::GlobalConfig,
+    /// Prometheus' `scrape_configs`, in its own format.
+    #[serde(default)]
+    pub scrape_configs: Vec<sightline_scrape::ScrapeConfig>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -57,7 +63,13 @@ pub struct LimitsConfig {
 pub fn load(path: &Path) -> Result<FileConfig> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("read config {}", path.display()))?;
-    parse(&text).with_context(|| format!("config {}", path.display()))
+    let mut cfg = parse(&text).with_context(|| format!("config {}", path.display()))?;
+    // file_sd paths are relative to the config file, as in Prometheus.
+    let dir = path.parent().unwrap_or(Path::new("."));
+    for s in &mut cfg.scrape_configs {
+        s.set_directory(dir);
+    }
+    Ok(cfg)
 }
 
 pub fn parse(text: &str) -> Result<FileConfig> {
@@ -74,6 +86,8 @@ pub fn parse(text: &str) -> Result<FileConfig> {
 
 impl FileConfig {
     fn validate(&self) -> Result<()> {
+        sightline_scrape::validate_scrape_configs(&self.global, &self.scrape_configs)
+            .context("scrape_configs")?;
         for (key, v) in [
             ("storage.retention", &self.storage.retention),
             ("storage.flush_interval", &self.storage.flush_interval),

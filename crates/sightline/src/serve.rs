@@ -133,6 +133,10 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         })
     };
     let background = tokio::spawn(background_loop(store.clone(), stop_rx.clone()));
+    let scraper = start_scraping(&file, &store).await?;
+    if let Some(m) = &scraper {
+        state.set_scraper(m.clone());
+    }
 
     wait_for_signal().await;
     tracing::info!("shutting down: finishing requests, then flushing");
@@ -147,9 +151,43 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         .context("grpc server task")?
         .context("grpc server")?;
     let _ = background.await;
+    if let Some(m) = scraper {
+        // Writes the staleness markers of every target before the final flush.
+        m.stop().await;
+    }
     store.flush().await.context("final flush")?;
     tracing::info!("flushed; bye");
     Ok(())
+}
+
+/// Starts the scrape manager when the config has `scrape_configs`; scrapes are appended to
+/// the store like any other write.
+async fn start_scraping(
+    file: &FileConfig,
+    store: &Arc<Store>,
+) -> Result<Option<sightline_scrape::ScrapeManager>> {
+    if file.scrape_configs.is_empty() {
+        return Ok(None);
+    }
+    let sink_store = store.clone();
+    let sink = move |batch: sightline_model::MetricBatch| {
+        let store = sink_store.clone();
+        async move {
+            store
+                .append_metrics(Arc::new(batch))
+                .await
+                .map_err(|e| e.to_string())
+        }
+    };
+    let manager = sightline_scrape::ScrapeManager::start(
+        file.global.clone(),
+        file.scrape_configs.clone(),
+        sink,
+    )
+    .await
+    .context("start scraping")?;
+    tracing::info!(jobs = file.scrape_configs.len(), "scraping");
+    Ok(Some(manager))
 }
 
 async fn background_loop(store: Arc<Store>, mut stop: watch::Receiver<bool>) {
