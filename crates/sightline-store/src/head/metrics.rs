@@ -35,7 +35,9 @@ pub struct MetricHead {
 
 #[derive(Default)]
 pub struct TenantSeries {
-    index: HashMap<Labels, u32>,
+    /// Label-set hash → ids with that hash (almost always one), so each label set is held
+    /// once, in `series`, not again as a map key.
+    index: HashMap<u64, Vec<u32>>,
     series: Vec<HeadSeries>,
     postings: Postings,
     metadata: BTreeMap<String, MetricMetadata>,
@@ -92,7 +94,7 @@ impl MetricHead {
             None => series.len(),
             Some(t) => series
                 .iter()
-                .filter(|s| !t.index.contains_key(&s.labels))
+                .filter(|s| t.find(&s.labels).is_none())
                 .count(),
         }
     }
@@ -115,12 +117,12 @@ impl MetricHead {
             head.metadata.insert(m.metric_family.clone(), m.clone());
         }
         for s in series {
-            let id = match head.index.get(&s.labels) {
-                Some(&id) => id,
+            let id = match head.find(&s.labels) {
+                Some(id) => id,
                 None => {
                     let id = head.series.len() as u32;
                     head.postings.add(id, &s.labels);
-                    head.index.insert(s.labels.clone(), id);
+                    head.index.entry(hash_labels(&s.labels)).or_default().push(id);
                     head.series.push(HeadSeries {
                         labels: s.labels.clone(),
                         samples: Vec::new(),
@@ -216,7 +218,21 @@ impl<'a> Partition<'a> {
     }
 }
 
+fn hash_labels(labels: &Labels) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::quality::FixedState::with_seed(0x5eed).hash_one(labels)
+}
+
 impl TenantSeries {
+    /// The id of a label set, if the head has it.
+    fn find(&self, labels: &Labels) -> Option<u32> {
+        self.index
+            .get(&hash_labels(labels))?
+            .iter()
+            .copied()
+            .find(|&id| self.series[id as usize].labels == *labels)
+    }
+
     /// The series matching every matcher.
     pub fn select(&self, matchers: &[LabelMatcher]) -> Vec<&HeadSeries> {
         self.postings
