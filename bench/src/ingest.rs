@@ -1,26 +1,26 @@
-//! Sending the generated lines: request bodies by batch, and the client threads that post
-//! them while a sampler watches the server's resident memory.
+//! Sending request bodies to a server: the client threads that post them, while a sampler
+//! watches the server's resident memory. What a body holds is the caller's business: logs
+//! (`logs/batches.rs`) and remote-write samples (`metrics/devops.rs`) both come through here.
 //!
-//! Batch `k` holds lines `k * batch_lines ..` and is the same bytes whoever builds it, so
-//! bodies can be built before timing (pre-generated, when they fit the memory budget) or by
-//! the client threads as they go (the harness's own CPU is then on the same cores as the
-//! server's; the server's CPU seconds are measured from `/proc` either way).
+//! Batch `k` is the same bytes whoever builds it, so bodies can be built before timing
+//! (pre-generated, when they fit the memory budget) or by the client threads as they go (the
+//! harness's own CPU is then on the same cores as the server's; the server's CPU seconds are
+//! measured from `/proc` either way).
+//!
+//! Order: client `c` of `n` sends batches `c, c + n, c + 2n, …`, each after the answer to the
+//! one before. A generator that needs the samples of a series to arrive in time order (as a
+//! remote-write receiver does) puts each series in one residue class of `k mod n`, the way a
+//! remote-write queue shards series. Empty bodies are skipped.
 
-use std::io::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use bytes::Bytes;
-use clap::ValueEnum;
-use flate2::Compression;
-use flate2::write::GzEncoder;
-use prost::Message;
 use reqwest::blocking::Client;
 
-use crate::generate::{Counts, Generator, write_ndjson};
-use crate::{otlp, procfs};
+use crate::procfs;
 
 /// Most attempts of one batch the server answers 429 or 503 to.
 const ATTEMPTS_MAX: u32 = 20;
@@ -31,145 +31,86 @@ const RSS_SAMPLE_INTERVAL: Duration = Duration::from_millis(200);
 /// How often progress is printed while ingesting.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(10);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Via {
-    /// `POST /api/v1/logs`, one JSON object a line.
-    Ndjson,
-    /// `POST /v1/logs`, OTLP/HTTP protobuf.
-    Otlp,
-}
-
-impl Via {
-    pub fn name(self) -> &'static str {
-        match self {
-            Via::Ndjson => "ndjson",
-            Via::Otlp => "otlp",
-        }
-    }
-
-    fn path_and_content_type(self) -> (&'static str, &'static str) {
-        match self {
-            Via::Ndjson => ("/api/v1/logs", "application/x-ndjson"),
-            Via::Otlp => ("/v1/logs", "application/x-protobuf"),
-        }
-    }
-}
-
-/// How to cut the lines into request bodies.
-#[derive(Clone, Debug)]
-pub struct Batches {
-    pub generator: Generator,
-    pub via: Via,
-    pub lines: u64,
-    pub batch_lines: u64,
-    pub gzip: bool,
+/// What the bodies hold, added up over the batches a server acknowledged.
+pub trait Tally: Default + Send + Sync {
+    fn merge(&mut self, other: &Self);
 }
 
 /// One request body and what it holds.
-pub struct Payload {
+pub struct Payload<T> {
     pub body: Bytes,
-    pub counts: Counts,
+    pub tally: T,
 }
 
-impl Batches {
-    pub fn count(&self) -> u64 {
-        self.lines.div_ceil(self.batch_lines)
-    }
+/// How to cut a workload into request bodies.
+pub trait Batches<T>: Sync {
+    /// How many batches.
+    fn count(&self) -> u64;
+    /// The body of batch `k` (`k < count()`).
+    fn build(&self, k: u64) -> Result<Payload<T>>;
+}
 
-    /// The body of batch `k`.
-    pub fn build(&self, k: u64) -> Result<Payload> {
-        let first = k * self.batch_lines;
-        let end = (first + self.batch_lines).min(self.lines);
-        let mut counts = Counts::default();
-        let mut ndjson = Vec::with_capacity(((end - first) * 400) as usize);
-        let body = match self.via {
-            Via::Ndjson => {
-                for i in first..end {
-                    let r = self.generator.record(i);
-                    let before = ndjson.len();
-                    write_ndjson(&r, &mut ndjson);
-                    counts.add(&r, ndjson.len() - before);
-                }
-                ndjson
-            }
-            Via::Otlp => {
-                let mut records = Vec::with_capacity((end - first) as usize);
-                for i in first..end {
-                    let r = self.generator.record(i);
-                    ndjson.clear();
-                    write_ndjson(&r, &mut ndjson);
-                    counts.add(&r, ndjson.len());
-                    records.push(r);
-                }
-                otlp::export_request(&records).encode_to_vec()
-            }
-        };
-        let body = if self.gzip {
-            let mut enc = GzEncoder::new(Vec::with_capacity(body.len() / 4), Compression::fast());
-            enc.write_all(&body).context("gzip a body")?;
-            enc.finish().context("gzip a body")?
-        } else {
-            body
-        };
-        Ok(Payload {
-            body: Bytes::from(body),
-            counts,
-        })
-    }
-
-    /// Every body, built on `threads` threads.
-    pub fn build_all(&self, threads: usize) -> Result<Vec<Payload>> {
-        let next = AtomicU64::new(0);
-        let built: Mutex<Vec<(u64, Payload)>> =
-            Mutex::new(Vec::with_capacity(self.count() as usize));
-        std::thread::scope(|s| -> Result<()> {
-            let workers: Vec<_> = (0..threads.max(1))
-                .map(|_| {
-                    s.spawn(|| -> Result<()> {
-                        loop {
-                            let k = next.fetch_add(1, Ordering::Relaxed);
-                            if k >= self.count() {
-                                return Ok(());
-                            }
-                            let p = self.build(k)?;
-                            built
-                                .lock()
-                                .map_err(|_| anyhow!("a builder thread panicked"))?
-                                .push((k, p));
+/// Every body of `batches`, built on `threads` threads.
+pub fn build_all<T: Send>(batches: &dyn Batches<T>, threads: usize) -> Result<Vec<Payload<T>>> {
+    let count = batches.count();
+    let next = AtomicU64::new(0);
+    let built: Mutex<Vec<(u64, Payload<T>)>> = Mutex::new(Vec::with_capacity(count as usize));
+    std::thread::scope(|s| -> Result<()> {
+        let workers: Vec<_> = (0..threads.max(1))
+            .map(|_| {
+                s.spawn(|| -> Result<()> {
+                    loop {
+                        let k = next.fetch_add(1, Ordering::Relaxed);
+                        if k >= count {
+                            return Ok(());
                         }
-                    })
+                        let p = batches.build(k)?;
+                        built
+                            .lock()
+                            .map_err(|_| anyhow!("a builder thread panicked"))?
+                            .push((k, p));
+                    }
                 })
-                .collect();
-            for w in workers {
-                w.join()
-                    .map_err(|_| anyhow!("a builder thread panicked"))??;
-            }
-            Ok(())
-        })?;
-        let mut built = built
-            .into_inner()
-            .map_err(|_| anyhow!("a builder thread panicked"))?;
-        built.sort_by_key(|(k, _)| *k);
-        Ok(built.into_iter().map(|(_, p)| p).collect())
-    }
+            })
+            .collect();
+        for w in workers {
+            w.join()
+                .map_err(|_| anyhow!("a builder thread panicked"))??;
+        }
+        Ok(())
+    })?;
+    let mut built = built
+        .into_inner()
+        .map_err(|_| anyhow!("a builder thread panicked"))?;
+    built.sort_by_key(|(k, _)| *k);
+    Ok(built.into_iter().map(|(_, p)| p).collect())
 }
 
 /// Where the client threads get their bodies.
-pub enum Source<'a> {
-    Pregenerated(&'a [Payload]),
-    OnTheFly(&'a Batches),
+pub enum Source<'a, T> {
+    Pregenerated(&'a [Payload<T>]),
+    OnTheFly(&'a dyn Batches<T>),
+}
+
+impl<T> Source<'_, T> {
+    fn count(&self) -> u64 {
+        match self {
+            Source::Pregenerated(all) => all.len() as u64,
+            Source::OnTheFly(batches) => batches.count(),
+        }
+    }
 }
 
 /// What the ingest phase measured.
 #[derive(Debug, Default)]
-pub struct IngestResult {
+pub struct IngestResult<T> {
     pub wall: Duration,
     pub requests: u64,
     /// Answers of 429 or 503 that were retried.
     pub retries: u64,
-    /// Body bytes as sent (after gzip, when on).
+    /// Body bytes as sent (compressed, when they are).
     pub sent_bytes: u64,
-    pub counts: Counts,
+    pub tally: T,
     /// Time of each request, from send to answer, sorted.
     pub request_ms: Vec<f64>,
     /// `VmRSS` samples taken while ingesting.
@@ -187,23 +128,29 @@ pub struct Endpoint<'a> {
     pub pid: u32,
 }
 
-/// Posts every batch with `clients` threads; fails on the first answer that is not 2xx
-/// (after retries of 429 and 503), naming the batch, the status and the server's message.
-pub fn run(
+/// The request every body goes in: its path and headers (`Content-Type` among them).
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub path: &'static str,
+    pub headers: Vec<(&'static str, &'static str)>,
+}
+
+/// Posts every batch with `clients` threads (client `c` sends batches `k ≡ c mod clients` in
+/// order); fails on the first answer that is not 2xx (after retries of 429 and 503), naming
+/// the batch, the status and the server's message.
+pub fn run<T: Tally>(
     to: &Endpoint<'_>,
-    via: Via,
-    gzip: bool,
-    source: Source<'_>,
-    batch_count: u64,
+    request: &Request,
+    source: Source<'_, T>,
     clients: usize,
-) -> Result<IngestResult> {
+) -> Result<IngestResult<T>> {
     let (http, server_pid) = (to.http, to.pid);
-    let (path, content_type) = via.path_and_content_type();
-    let url = format!("{}{path}", to.base);
-    let next = AtomicU64::new(0);
+    let url = format!("{}{}", to.base, request.path);
+    let clients = clients.max(1);
+    let batch_count = source.count();
     let done = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
-    let result = Mutex::new(IngestResult::default());
+    let result = Mutex::new(IngestResult::<T>::default());
     let ticks = procfs::clock_ticks_per_second();
     let self_cpu_before = procfs::cpu_seconds(std::process::id(), ticks)?;
     let started = Instant::now();
@@ -229,26 +176,27 @@ pub fn run(
             }
             samples
         });
-        let workers: Vec<_> = (0..clients.max(1))
-            .map(|_| {
-                s.spawn(|| -> Result<()> {
-                    let mut mine = IngestResult::default();
+        let workers: Vec<_> = (0..clients as u64)
+            .map(|client| {
+                let (source, url, done, stop, result) = (&source, &url, &done, &stop, &result);
+                s.spawn(move || -> Result<()> {
+                    let mut mine = IngestResult::<T>::default();
                     let outcome = (|| -> Result<()> {
-                        while !stop.load(Ordering::Relaxed) {
-                            let k = next.fetch_add(1, Ordering::Relaxed);
-                            if k >= batch_count {
-                                break;
-                            }
+                        let mut k = client;
+                        while k < batch_count && !stop.load(Ordering::Relaxed) {
                             let built;
-                            let payload = match &source {
+                            let payload = match source {
                                 Source::Pregenerated(all) => &all[k as usize],
                                 Source::OnTheFly(batches) => {
                                     built = batches.build(k)?;
                                     &built
                                 }
                             };
-                            post_batch(http, &url, content_type, gzip, k, payload, &mut mine)?;
+                            if !payload.body.is_empty() {
+                                post_batch(http, url, request, k, payload, &mut mine)?;
+                            }
                             done.fetch_add(1, Ordering::Relaxed);
+                            k += clients as u64;
                         }
                         Ok(())
                     })();
@@ -261,7 +209,7 @@ pub fn run(
                     all.requests += mine.requests;
                     all.retries += mine.retries;
                     all.sent_bytes += mine.sent_bytes;
-                    all.counts.merge(&mine.counts);
+                    all.tally.merge(&mine.tally);
                     all.request_ms.extend(mine.request_ms);
                     outcome
                 })
@@ -298,28 +246,24 @@ pub fn run(
     Ok(result)
 }
 
-fn post_batch(
+fn post_batch<T: Tally>(
     http: &Client,
     url: &str,
-    content_type: &str,
-    gzip: bool,
+    request: &Request,
     k: u64,
-    payload: &Payload,
-    out: &mut IngestResult,
+    payload: &Payload<T>,
+    out: &mut IngestResult<T>,
 ) -> Result<()> {
     for attempt in 1..=ATTEMPTS_MAX {
-        let mut req = http
-            .post(url)
-            .header("Content-Type", content_type)
-            .body(payload.body.clone());
-        if gzip {
-            req = req.header("Content-Encoding", "gzip");
+        let mut req = http.post(url).body(payload.body.clone());
+        for (name, value) in &request.headers {
+            req = req.header(*name, *value);
         }
         let sent = Instant::now();
         let resp = req.send().with_context(|| {
             format!(
                 "POST {url} (batch {k}, {} body bytes; a server may close the connection on a body \
-                 over its limit before the client can read its 413: try a smaller --batch-lines)",
+                 over its limit before the client can read its 413: try a smaller batch)",
                 payload.body.len()
             )
         })?;
@@ -329,7 +273,7 @@ fn post_batch(
         if status.is_success() {
             out.requests += 1;
             out.sent_bytes += payload.body.len() as u64;
-            out.counts.merge(&payload.counts);
+            out.tally.merge(&payload.tally);
             out.request_ms.push(ms);
             return Ok(());
         }
@@ -339,8 +283,7 @@ fn post_batch(
             continue;
         }
         bail!(
-            "POST {url} (batch {k}: {} lines, {} body bytes) answered {status}: {}",
-            payload.counts.lines,
+            "POST {url} (batch {k}, {} body bytes) answered {status}: {}",
             payload.body.len(),
             text.chars().take(2_000).collect::<String>()
         );

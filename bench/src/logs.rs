@@ -9,26 +9,33 @@
 //!    read segments only.
 //! 5. Print the report and append it to `--out`.
 
+mod batches;
+mod generate;
+mod otlp;
+mod query;
+mod report;
+
 use std::io::Write;
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use reqwest::blocking::Client;
 
-use crate::generate::{Generator, civil_from_days, write_ndjson};
-use crate::ingest::{self, Batches, Source};
-use crate::report::{LogsReport, Setting, Stored};
+use batches::Batches;
+pub use batches::Via;
+use generate::{Generator, write_ndjson};
+use report::{LogsReport, Setting, Stored};
+
+use crate::clock::{date_utc, now_ns};
+use crate::ingest::{self, Batches as _, Source};
+use crate::procfs;
+use crate::report::{git_commit, print_and_append, version_of};
 use crate::server::{self, Server};
 use crate::{GenerateArgs, LogsArgs};
-use crate::{procfs, query};
 
 /// The lines' timestamps span this, ending when the run starts.
 const SPAN_NS: i64 = 2 * 3_600 * 1_000_000_000;
-
-/// Background work has settled when the server used less CPU than this in a second.
-const SETTLED_CPU_PER_SECOND: f64 = 0.05;
 
 /// Returns whether every query answer was right.
 pub fn run(args: &LogsArgs) -> Result<bool> {
@@ -82,7 +89,7 @@ pub fn run(args: &LogsArgs) -> Result<bool> {
             estimate_bytes >> 20
         );
         let started = Instant::now();
-        let all = batches.build_all(threads)?;
+        let all = ingest::build_all(&batches, threads)?;
         eprintln!("generated in {:.1} s", started.elapsed().as_secs_f64());
         all
     } else {
@@ -95,16 +102,7 @@ pub fn run(args: &LogsArgs) -> Result<bool> {
     };
     drop(first);
 
-    let mut builder = tempfile::Builder::new();
-    builder.prefix("sightline-bench-");
-    let work = match &args.work_dir {
-        Some(dir) => {
-            std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
-            builder.tempdir_in(dir)
-        }
-        None => builder.tempdir(),
-    }
-    .context("create the temporary work directory")?;
+    let work = server::work_dir(args.work_dir.as_deref())?;
     let data_dir = work.path().join("data");
     std::fs::create_dir_all(&data_dir).with_context(|| format!("create {}", data_dir.display()))?;
     eprintln!("data directory: {}", data_dir.display());
@@ -129,18 +127,7 @@ pub fn run(args: &LogsArgs) -> Result<bool> {
     }
     let report = outcome?;
 
-    let text = report.markdown();
-    println!("{text}");
-    if let Some(out) = &args.out {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(out)
-            .with_context(|| format!("open {}", out.display()))?;
-        writeln!(f, "\n{}", text.trim_end())
-            .with_context(|| format!("append to {}", out.display()))?;
-        eprintln!("appended the report to {}", out.display());
-    }
+    print_and_append(&report.markdown(), args.out.as_deref())?;
     Ok(!report.any_check_failed())
 }
 
@@ -172,9 +159,9 @@ fn measure(
     server_bin: &Path,
     work: &Path,
     batches: &Batches,
-    payloads: &[ingest::Payload],
+    payloads: &[ingest::Payload<generate::Counts>],
     pregenerated: bool,
-    (needle, needle_lines): (&crate::generate::Record, u64),
+    (needle, needle_lines): (&generate::Record, u64),
 ) -> Result<LogsReport> {
     let data_dir = work.join("data");
     let setting = Setting {
@@ -182,7 +169,7 @@ fn measure(
         date_utc: date_utc(),
         commit: git_commit(),
         server_bin: server_bin.display().to_string(),
-        server_version: server_version(server_bin),
+        server_version: version_of(server_bin, "--version"),
         data_filesystem: procfs::filesystem_of(&data_dir),
         via: args.via,
         gzip: args.gzip,
@@ -216,19 +203,17 @@ fn measure(
     };
     let ingest = ingest::run(
         &endpoint,
-        args.via,
-        args.gzip,
+        &args.via.request(args.gzip),
         source,
-        batches.count(),
         args.clients,
     )?;
     let cpu_after = first.cpu_seconds(ticks)?;
     let (rss_at_end_bytes, peak_rss_bytes) = procfs::rss_and_peak_bytes(first.pid)?;
     first.check_alive()?;
     ensure!(
-        ingest.counts.lines == args.lines,
+        ingest.tally.lines == args.lines,
         "sent {} lines, meant {}",
-        ingest.counts.lines,
+        ingest.tally.lines,
         args.lines
     );
     eprintln!(
@@ -251,7 +236,7 @@ fn measure(
         "restarted in {:.0} ms; waiting for background work to settle...",
         startup_restart.as_secs_f64() * 1e3
     );
-    let settle_s = wait_settled(&second, ticks, Duration::from_secs(args.settle_timeout_s))?;
+    let settle_s = second.wait_idle(ticks, Duration::from_secs(args.settle_timeout_s))?;
     let stored_settled = stored(&data_dir)?;
     if let Ok(m) = server::scrape_metrics(http, &second.base) {
         eprintln!(
@@ -262,7 +247,7 @@ fn measure(
     }
 
     let plan = query::plan(
-        &ingest.counts,
+        &ingest.tally,
         query::Needle {
             request_id: &needle.request_id,
             line: &needle.message,
@@ -287,7 +272,7 @@ fn measure(
 
     Ok(LogsReport {
         setting,
-        counts: ingest.counts.clone(),
+        counts: ingest.tally.clone(),
         server_cpu_ingest_s: cpu_after - cpu_before,
         server_cpu_final_flush_s: stopped.cpu_seconds_total - cpu_after,
         shutdown_s: stopped.seconds,
@@ -311,68 +296,4 @@ fn stored(data_dir: &Path) -> Result<Stored> {
         segment_files,
         wal_bytes,
     })
-}
-
-/// Waits until the server has used less than [`SETTLED_CPU_PER_SECOND`] in a second (at
-/// least two seconds after start-up, so a compaction that starts at once is seen); returns
-/// the seconds waited.
-fn wait_settled(server: &Server, ticks: u64, timeout: Duration) -> Result<f64> {
-    let started = Instant::now();
-    let mut last = server.cpu_seconds(ticks)?;
-    loop {
-        std::thread::sleep(Duration::from_secs(1));
-        let now = server.cpu_seconds(ticks)?;
-        let used = now - last;
-        last = now;
-        if started.elapsed() >= Duration::from_secs(2) && used < SETTLED_CPU_PER_SECOND {
-            return Ok(started.elapsed().as_secs_f64());
-        }
-        if started.elapsed() > timeout {
-            bail!("the server was still busy {timeout:?} after the restart");
-        }
-    }
-}
-
-fn now_ns() -> Result<i64> {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .context("read the clock")?;
-    i64::try_from(d.as_nanos()).context("the clock is past 2262")
-}
-
-fn date_utc() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    let sod = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        sod / 3_600,
-        sod / 60 % 60
-    )
-}
-
-fn command_output(cmd: &mut Command) -> Option<String> {
-    let out = cmd.output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-/// `git rev-parse --short HEAD`, with `+dirty` when tracked files have changes.
-fn git_commit() -> String {
-    let Some(hash) = command_output(Command::new("git").args(["rev-parse", "--short", "HEAD"]))
-    else {
-        return "unknown".into();
-    };
-    let dirty =
-        command_output(Command::new("git").args(["status", "--porcelain", "--untracked-files=no"]))
-            .is_some_and(|s| !s.is_empty());
-    if dirty { format!("{hash}+dirty") } else { hash }
-}
-
-fn server_version(bin: &Path) -> String {
-    command_output(Command::new(bin).arg("--version")).unwrap_or_else(|| "version unknown".into())
 }

@@ -1,6 +1,7 @@
-//! The server under test: the real binary, started on free loopback ports with its own data
-//! directory, its output in a log file, stopped with SIGTERM (it flushes its heads to
-//! segments on the way out) and killed if the harness gives up on it.
+//! A server under test: the real binary (Sightline, or a peer such as Prometheus), started on
+//! free loopback ports with its own data directory, its output in a log file, stopped by its
+//! PID with SIGTERM (Sightline flushes its heads to segments on the way out) and killed if the
+//! harness gives up on it.
 
 use std::fs::File;
 use std::net::TcpListener;
@@ -19,7 +20,22 @@ const READY_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long a SIGTERM shutdown (the final flush included) may take.
 const STOP_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// A server is idle when it used less CPU than this in a second.
+pub const IDLE_CPU_PER_SECOND: f64 = 0.05;
+
+/// How to run a server: the command with its flags (loopback address and data directory
+/// among them), the `host:port` it will serve HTTP on, and the path that answers 2xx once it
+/// is ready.
+pub struct Launch {
+    pub name: &'static str,
+    pub command: Command,
+    pub http_addr: String,
+    pub ready_path: &'static str,
+}
+
 pub struct Server {
+    /// For messages: `sightline`, `prometheus`, …
+    pub name: &'static str,
     child: Child,
     pub pid: u32,
     /// `http://127.0.0.1:<port>`.
@@ -35,8 +51,8 @@ pub struct Stopped {
 }
 
 impl Server {
-    /// Starts `bin serve` on free ports and waits until `/health/ready` answers 200; returns
-    /// the server and how long that took.
+    /// Starts `bin serve` (Sightline) on free ports and waits until `/health/ready` answers
+    /// 200; returns the server and how long that took.
     pub fn start(
         bin: &Path,
         data_dir: &Path,
@@ -45,40 +61,65 @@ impl Server {
     ) -> Result<(Server, Duration)> {
         let http_addr = free_loopback_addr()?;
         let grpc_addr = free_loopback_addr()?;
-        let log =
-            File::create(log_path).with_context(|| format!("create {}", log_path.display()))?;
-        let log_err = log.try_clone().context("clone log file handle")?;
-        let started = Instant::now();
-        let child = Command::new(bin)
+        let mut command = Command::new(bin);
+        command
             .arg("serve")
             .arg("--http-addr")
             .arg(&http_addr)
             .arg("--grpc-addr")
             .arg(&grpc_addr)
             .arg("--data-dir")
-            .arg(data_dir)
+            .arg(data_dir);
+        Server::spawn(
+            Launch {
+                name: "sightline",
+                command,
+                http_addr,
+                ready_path: "/health/ready",
+            },
+            log_path,
+            http,
+        )
+    }
+
+    /// Runs `launch.command`, its output to `log_path`, and waits until `ready_path` answers
+    /// 2xx; returns the server and how long that took.
+    pub fn spawn(launch: Launch, log_path: &Path, http: &Client) -> Result<(Server, Duration)> {
+        let Launch {
+            name,
+            mut command,
+            http_addr,
+            ready_path,
+        } = launch;
+        let log =
+            File::create(log_path).with_context(|| format!("create {}", log_path.display()))?;
+        let log_err = log.try_clone().context("clone log file handle")?;
+        let started = Instant::now();
+        let child = command
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err)
             .spawn()
-            .with_context(|| format!("start {}", bin.display()))?;
+            .with_context(|| format!("start {name} ({:?})", command.get_program()))?;
         let mut server = Server {
+            name,
             pid: child.id(),
             child,
             base: format!("http://{http_addr}"),
             log_path: log_path.to_path_buf(),
         };
-        server.wait_ready(http)?;
+        server.wait_ready(http, ready_path)?;
         Ok((server, started.elapsed()))
     }
 
-    fn wait_ready(&mut self, http: &Client) -> Result<()> {
+    fn wait_ready(&mut self, http: &Client, ready_path: &str) -> Result<()> {
         let deadline = Instant::now() + READY_TIMEOUT;
-        let url = format!("{}/health/ready", self.base);
+        let url = format!("{}{ready_path}", self.base);
         loop {
             if let Some(status) = self.child.try_wait().context("poll server process")? {
                 bail!(
-                    "server exited during start-up ({status}); its log:\n{}",
+                    "{} exited during start-up ({status}); its log:\n{}",
+                    self.name,
                     self.log_tail()
                 );
             }
@@ -89,7 +130,8 @@ impl Server {
             }
             if Instant::now() > deadline {
                 bail!(
-                    "server not ready after {READY_TIMEOUT:?}; its log:\n{}",
+                    "{} not ready after {READY_TIMEOUT:?}; its log:\n{}",
+                    self.name,
                     self.log_tail()
                 );
             }
@@ -128,7 +170,8 @@ impl Server {
             }
             if Instant::now() > deadline {
                 bail!(
-                    "server did not exit {STOP_TIMEOUT:?} after SIGTERM; its log:\n{}",
+                    "{} did not exit {STOP_TIMEOUT:?} after SIGTERM; its log:\n{}",
+                    self.name,
                     self.log_tail()
                 );
             }
@@ -138,7 +181,8 @@ impl Server {
         let status = self.child.wait().context("reap server process")?;
         if !status.success() {
             bail!(
-                "server exited with {status} after SIGTERM; its log:\n{}",
+                "{} exited with {status} after SIGTERM; its log:\n{}",
+                self.name,
                 self.log_tail()
             );
         }
@@ -155,10 +199,34 @@ impl Server {
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
 
+    /// Waits until the server has used less than [`IDLE_CPU_PER_SECOND`] in a second (at
+    /// least two seconds, so background work that starts at once is seen); returns the
+    /// seconds waited.
+    pub fn wait_idle(&self, ticks_per_second: u64, timeout: Duration) -> Result<f64> {
+        let started = Instant::now();
+        let mut last = self.cpu_seconds(ticks_per_second)?;
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+            let now = self.cpu_seconds(ticks_per_second)?;
+            let used = now - last;
+            last = now;
+            if started.elapsed() >= Duration::from_secs(2) && used < IDLE_CPU_PER_SECOND {
+                return Ok(started.elapsed().as_secs_f64());
+            }
+            if started.elapsed() > timeout {
+                bail!("{} was still busy after {timeout:?}", self.name);
+            }
+        }
+    }
+
     /// Fails if the process has exited.
     pub fn check_alive(&mut self) -> Result<()> {
         if let Some(status) = self.child.try_wait().context("poll server process")? {
-            bail!("server exited ({status}); its log:\n{}", self.log_tail());
+            bail!(
+                "{} exited ({status}); its log:\n{}",
+                self.name,
+                self.log_tail()
+            );
         }
         Ok(())
     }
@@ -174,7 +242,8 @@ impl Drop for Server {
     }
 }
 
-fn free_loopback_addr() -> Result<String> {
+/// `127.0.0.1:<port>` of a port that was free a moment ago.
+pub fn free_loopback_addr() -> Result<String> {
     let listener = TcpListener::bind("127.0.0.1:0").context("find a free port")?;
     Ok(listener
         .local_addr()
@@ -205,4 +274,18 @@ pub fn scrape_metrics(http: &Client, base: &str) -> Result<Vec<(String, f64)>> {
 /// The value of one metric from [`scrape_metrics`].
 pub fn metric(metrics: &[(String, f64)], name: &str) -> Option<f64> {
     metrics.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+}
+
+/// A new temporary directory (`sightline-bench-*`) in `parent`, or in the system's temp dir.
+pub fn work_dir(parent: Option<&Path>) -> Result<tempfile::TempDir> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("sightline-bench-");
+    match parent {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+            builder.tempdir_in(dir)
+        }
+        None => builder.tempdir(),
+    }
+    .context("create the temporary work directory")
 }

@@ -4,7 +4,8 @@
 //! the line's PRNG; its module, function and line number are fixed, as they are in real code.
 //! The word [`PAYMENTS_TERM`](super::PAYMENTS_TERM) appears in a `payments` template only.
 
-use super::{Rng, SERVICES};
+use super::SERVICES;
+use crate::rng::Rng;
 
 pub struct Template {
     pub text: &'static str,
@@ -631,7 +632,7 @@ pub fn traceback(t: &ErrorTemplate, service: &str, message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::generate::PAYMENTS_TERM;
+    use crate::logs::generate::PAYMENTS_TERM;
 
     #[test]
     fn every_placeholder_is_known() {

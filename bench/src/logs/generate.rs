@@ -22,6 +22,8 @@
 
 mod templates;
 
+use crate::clock::civil_from_days;
+use crate::rng::{Rng, mix64};
 use templates::{
     ERROR_TEMPLATES, GENERIC_TEMPLATES, SERVICE_TEMPLATES, Template, WARNING_TEMPLATES,
 };
@@ -388,20 +390,6 @@ pub fn write_rfc3339_micros(ns: i64, out: &mut Vec<u8>) {
     );
 }
 
-/// Year, month, day of a count of days since 1970-01-01 (Howard Hinnant's algorithm).
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 fn uuid_v4(rng: &mut Rng) -> String {
     let hi = rng.next_u64();
     let lo = rng.next_u64();
@@ -415,38 +403,6 @@ fn uuid_v4(rng: &mut Rng) -> String {
         lo >> 48,
         lo & 0xffff_ffff_ffff
     )
-}
-
-/// SplitMix64's finaliser: a strong 64-bit mix.
-pub fn mix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// SplitMix64: small, fast and good enough for test data.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        mix64(self.0)
-    }
-
-    /// In `0..n`, small values likelier (uniform below a uniform bound).
-    pub fn skewed(&mut self, n: u64) -> u64 {
-        let bound = self.below(n) + 1;
-        self.below(bound)
-    }
-
-    /// Uniform in `0..n` (0 when `n` is 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
-    }
 }
 
 #[cfg(test)]

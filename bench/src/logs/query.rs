@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use reqwest::blocking::Client;
 use serde_json::Value;
 
-use crate::generate::{Counts, Level, PAYMENTS_TERM};
+use super::generate::{Counts, Level, PAYMENTS_TERM};
 
 /// What a query's answer must be.
 #[derive(Clone, Debug)]
@@ -68,9 +68,7 @@ impl QueryResult {
     }
 
     pub fn median_ms(&self) -> Option<f64> {
-        let mut v = self.runs_ms.clone();
-        v.sort_by(f64::total_cmp);
-        v.get(v.len() / 2).copied()
+        crate::report::median(&self.runs_ms)
     }
 }
 
