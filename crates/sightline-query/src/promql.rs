@@ -94,6 +94,7 @@ pub struct PromQuery {
     pub expr: String,
     pub start_ms: i64,
     pub end_ms: i64,
+    /// 0 (with `start_ms == end_ms`) for an instant query.
     pub step_ms: i64,
 }
 
@@ -197,7 +198,8 @@ pub fn evaluate(
 ) -> Result<PromValue, PromError> {
     let deadline = Instant::now() + limits.timeout;
     let expr = parse(&q.expr)?;
-    let instant = q.start_ms == q.end_ms;
+    // A range query with start == end still answers a matrix, as Prometheus.
+    let instant = q.step_ms == 0 && q.start_ms == q.end_ms;
     if !instant {
         if q.end_ms < q.start_ms {
             return Err(PromError::exec(

@@ -311,3 +311,9 @@ fn subquery_step_defaults_to_the_limits_setting() {
     };
     assert_eq!(v[0].v, 6.0);
 }
+
+#[test]
+fn a_range_query_with_start_equal_to_end_is_a_matrix() {
+    let got = run(&source(), &range("up", 60_000, 60_000, 15_000)).expect("query runs");
+    assert!(matches!(got, PromValue::Matrix(_)), "{got:?}");
+}
