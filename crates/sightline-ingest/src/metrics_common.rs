@@ -202,7 +202,11 @@ pub(crate) fn series_labels(pairs: &mut Vec<(String, String)>) -> Result<Labels,
         }
         _ => return Err(RecordError::NoMetricName),
     }
-    Ok(Labels::from_pairs(std::mem::take(pairs)))
+    // Sorted and free of duplicates already; drop empty values as `from_pairs` would,
+    // without its quadratic duplicate search.
+    let mut pairs = std::mem::take(pairs);
+    pairs.retain(|(_, v)| !v.is_empty());
+    Ok(Labels::from_sorted_pairs(pairs))
 }
 
 /// An exemplar's label set, or `None` when its names and values are longer than

@@ -261,7 +261,7 @@ pub fn evaluate(
                     .into_iter()
                     .map(|s| RangeSeries {
                         labels: Arc::unwrap_or_clone(s.labels),
-                        points: s.points,
+                        points: s.points.into_vec(),
                     })
                     .collect();
                 series.sort_by(|a, b| a.labels.cmp(&b.labels));

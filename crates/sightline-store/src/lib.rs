@@ -218,7 +218,11 @@ impl Store {
         if batch.series.is_empty() && batch.metadata.is_empty() {
             return Ok(());
         }
-        let series = self.tsdb.series_after(&batch.tenant, &batch.series);
+        let series = self.tsdb.series_after(
+            &batch.tenant,
+            &batch.series,
+            self.config.series_per_tenant_max,
+        );
         if series > self.config.series_per_tenant_max {
             return Err(StoreError::TooManySeries(format!(
                 "tenant {} would have {series} active series, over its limit of {}",
@@ -228,13 +232,19 @@ impl Store {
         self.wait_for_head_room().await?;
         let payload = tsdb::encode_wal_batch(&batch)?;
         let state = self.tsdb.state();
-        self.wal
+        let applied = batch.clone();
+        let result = self
+            .wal
             .append(
                 RecordType::Metrics,
                 payload,
-                Box::new(move || Tsdb::apply(&state, &batch)),
+                Box::new(move || Tsdb::apply(&state, &applied)),
             )
-            .await
+            .await;
+        // The batch is freed here, on the caller's task, not on the WAL thread that every
+        // write waits for.
+        drop(batch);
+        result
     }
 
     /// Waits while the heads are full, so ingest slows to what flushing sustains instead of

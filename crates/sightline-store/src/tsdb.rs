@@ -221,14 +221,18 @@ impl Tsdb {
 
     /// Series the tenant has in the heads now plus those of `series` that are new: what a
     /// per-tenant series limit is checked against. Series of the frozen heads count too, so
-    /// a flush does not reset the count mid-stream.
-    pub fn series_after(&self, tenant: &TenantId, series: &[SeriesSamples]) -> usize {
+    /// a flush does not reset the count mid-stream. Label sets are looked up only when the
+    /// batch could pass `limit` (the common case costs no hashing).
+    pub fn series_after(&self, tenant: &TenantId, series: &[SeriesSamples], limit: usize) -> usize {
         let st = self.read();
         let current = st
             .heads()
             .map(|h| h.series_count(tenant))
             .max()
             .unwrap_or(0);
+        if current + series.len() <= limit {
+            return current;
+        }
         current + st.active.new_series_count(tenant, series)
     }
 
@@ -293,9 +297,9 @@ impl Tsdb {
     /// The series matching the selection, with their samples in `[start_ms, end_ms]`, sorted
     /// by label set. Series without a sample in the range are left out.
     pub async fn select(&self, sel: &SeriesSelection) -> Result<Vec<SelectedSeries>, StoreError> {
-        // Samples of each series from every source, oldest source first.
-        let mut merged: BTreeMap<Labels, Vec<Vec<Sample>>> = BTreeMap::new();
-        let segments: Vec<Arc<LoadedSegment>> = {
+        // Each source's series, oldest source first: segments in WAL order, then the heads.
+        let mut sources: Vec<Vec<(Labels, Vec<Sample>)>> = Vec::new();
+        let mut segments: Vec<Arc<LoadedSegment>> = {
             let st = self.read();
             st.segments
                 .iter()
@@ -303,10 +307,11 @@ impl Tsdb {
                 .cloned()
                 .collect()
         };
-        let mut segments = segments;
         segments.sort_by_key(|s| s.id.seq_lo);
         for s in &segments {
-            self.select_segment(s, sel, &mut merged).await?;
+            let mut part = Vec::new();
+            self.select_segment(s, sel, &mut part).await?;
+            sources.push(part);
         }
         {
             let st = self.read();
@@ -314,18 +319,34 @@ impl Tsdb {
                 let Some(t) = head.tenant(&sel.tenant) else {
                     continue;
                 };
+                let mut part = Vec::new();
                 for hs in t.select(&sel.matchers) {
                     let smp = hs.sorted_samples();
                     let lo = smp.partition_point(|x| x.timestamp_ms < sel.start_ms);
                     let hi = smp.partition_point(|x| x.timestamp_ms <= sel.end_ms);
                     if lo < hi {
-                        merged
-                            .entry(hs.labels.clone())
-                            .or_default()
-                            .push(smp[lo..hi].to_vec());
+                        part.push((hs.labels.clone(), smp[lo..hi].to_vec()));
                     }
                 }
+                sources.push(part);
             }
+        }
+        sources.retain(|p| !p.is_empty());
+        if sources.len() == 1 {
+            // One source (old data in one segment, or recent data only in the head): its
+            // series are each once, already sorted and deduplicated.
+            let mut only = sources.pop().unwrap_or_default();
+            if !only.is_sorted_by(|a, b| a.0 <= b.0) {
+                only.sort_by(|a, b| a.0.cmp(&b.0));
+            }
+            return Ok(only
+                .into_iter()
+                .map(|(labels, samples)| SelectedSeries { labels, samples })
+                .collect());
+        }
+        let mut merged: BTreeMap<Labels, Vec<Vec<Sample>>> = BTreeMap::new();
+        for (labels, samples) in sources.into_iter().flatten() {
+            merged.entry(labels).or_default().push(samples);
         }
         Ok(merged
             .into_iter()
@@ -341,7 +362,7 @@ impl Tsdb {
         &self,
         s: &Arc<LoadedSegment>,
         sel: &SeriesSelection,
-        merged: &mut BTreeMap<Labels, Vec<Vec<Sample>>>,
+        out: &mut Vec<(Labels, Vec<Sample>)>,
     ) -> Result<(), StoreError> {
         let ids = self_select(s, sel);
         if ids.is_empty() {
@@ -377,10 +398,7 @@ impl Tsdb {
                     &mut smp,
                 )?;
                 if !smp.is_empty() {
-                    merged
-                        .entry(s.labels[id as usize].clone())
-                        .or_default()
-                        .push(smp);
+                    out.push((s.labels[id as usize].clone(), smp));
                 }
             }
             i = j;
@@ -670,6 +688,15 @@ fn self_select(s: &LoadedSegment, sel: &SeriesSelection) -> Vec<u32> {
 fn merge_parts(mut parts: Vec<Vec<Sample>>) -> Vec<Sample> {
     if parts.len() == 1 {
         return parts.pop().unwrap_or_default();
+    }
+    // Runs that follow one another in time (the usual case: each flush holds later
+    // samples) are concatenated; overlapping ones are sorted, the later write winning.
+    let ordered = parts.windows(2).all(|w| match (w[0].last(), w[1].first()) {
+        (Some(a), Some(b)) => a.timestamp_ms < b.timestamp_ms,
+        _ => true,
+    });
+    if ordered {
+        return parts.concat();
     }
     sort_dedup(parts.into_iter().flatten().collect())
 }

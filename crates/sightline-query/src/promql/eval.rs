@@ -47,6 +47,44 @@ pub(crate) struct Elem {
     pub v: f64,
 }
 
+/// A window's points: a slice of a fetched series (no copy per step), or points made by the
+/// evaluation (subqueries, or windows that had staleness markers to drop).
+#[derive(Clone, Debug)]
+pub(crate) enum Points {
+    Shared(Arc<[Sample]>, std::ops::Range<usize>),
+    Owned(Vec<Sample>),
+}
+
+impl std::ops::Deref for Points {
+    type Target = [Sample];
+    fn deref(&self) -> &[Sample] {
+        match self {
+            Points::Shared(all, r) => &all[r.clone()],
+            Points::Owned(v) => v,
+        }
+    }
+}
+
+impl Points {
+    pub(crate) fn into_vec(self) -> Vec<Sample> {
+        match self {
+            Points::Shared(all, r) => all[r].to_vec(),
+            Points::Owned(v) => v,
+        }
+    }
+
+    fn push(&mut self, p: Sample) {
+        match self {
+            Points::Owned(v) => v.push(p),
+            Points::Shared(..) => {
+                let mut v = std::mem::replace(self, Points::Owned(Vec::new())).into_vec();
+                v.push(p);
+                *self = Points::Owned(v);
+            }
+        }
+    }
+}
+
 /// One series of a range vector: the points a window holds, ascending, no stale markers.
 #[derive(Clone, Debug)]
 pub(crate) struct RangeElem {
@@ -55,7 +93,7 @@ pub(crate) struct RangeElem {
     pub labels_without_name: Option<Arc<Labels>>,
     /// Whether no other series of the same selector has the same `labels_without_name`.
     pub distinct_without_name: bool,
-    pub points: Vec<Sample>,
+    pub points: Points,
 }
 
 impl RangeElem {
@@ -73,6 +111,9 @@ pub(crate) struct Evaluator<'a> {
     deadline: Instant,
     /// Per range-function node: output labels → the input series that produced them.
     owners: HashMap<usize, HashMap<Arc<Labels>, Arc<Labels>>>,
+    /// Per aggregation node: group keys by input label set (see `aggregate::GroupKeys`), so
+    /// a range query builds and hashes each series' key once, not at every step.
+    pub(crate) group_keys: HashMap<usize, aggregate::GroupKeys>,
     /// Compiled `label_replace` patterns, so a range query compiles each once.
     regexes: HashMap<String, regex::Regex>,
     /// Per subquery node: its inner expression's value at each inner step still in some
@@ -144,7 +185,10 @@ pub(crate) fn check_unique(v: &[Elem]) -> Result<(), PromError> {
     if v.len() < 2 {
         return Ok(());
     }
-    let mut seen = HashSet::with_capacity(v.len());
+    // Distinct `Arc`s are checked by content; the fast hasher matters at every step of a
+    // range query over many series.
+    let mut seen: HashSet<&Labels, foldhash::fast::RandomState> =
+        HashSet::with_capacity_and_hasher(v.len(), foldhash::fast::RandomState::default());
     for e in v {
         if !seen.insert(&*e.labels) {
             return Err(PromError::exec(
@@ -170,6 +214,7 @@ impl<'a> Evaluator<'a> {
             times,
             deadline,
             owners: HashMap::new(),
+            group_keys: HashMap::new(),
             regexes: HashMap::new(),
             subquery_steps: HashMap::new(),
             cursors: HashMap::new(),
@@ -333,11 +378,17 @@ impl<'a> Evaluator<'a> {
             .or_insert_with(|| vec![Cursor::default(); selected.series.len()]);
         for (s, cursor) in selected.series.iter().zip(cursors.iter_mut()) {
             let (lo, hi) = cursor.window(&s.samples, from, rt);
-            let points: Vec<Sample> = s.samples[lo..hi]
-                .iter()
-                .filter(|p| !is_stale_nan(p.value))
-                .copied()
-                .collect();
+            let points = if s.has_stale {
+                Points::Owned(
+                    s.samples[lo..hi]
+                        .iter()
+                        .filter(|p| !is_stale_nan(p.value))
+                        .copied()
+                        .collect(),
+                )
+            } else {
+                Points::Shared(s.samples.clone(), lo..hi)
+            };
             if !points.is_empty() {
                 out.push(RangeElem {
                     labels: s.labels.clone(),
@@ -419,7 +470,7 @@ impl<'a> Evaluator<'a> {
                             labels: e.labels,
                             labels_without_name: None,
                             distinct_without_name: false,
-                            points: vec![point],
+                            points: Points::Owned(vec![point]),
                         });
                     }
                 }

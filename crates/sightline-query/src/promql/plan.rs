@@ -13,6 +13,7 @@ use std::time::SystemTime;
 use promql_parser::label::{MatchOp as PMatchOp, Matcher};
 use promql_parser::parser::token::{T_LIMIT_RATIO, T_LIMITK};
 use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
+use sightline_model::is_stale_nan;
 use sightline_model::{
     LabelMatcher, Labels, METRIC_NAME_LABEL, MatchOp, Sample, SeriesSelection, TenantId,
 };
@@ -102,7 +103,10 @@ pub(crate) struct Series {
     pub labels: Arc<Labels>,
     /// `labels` without the metric name, which most functions return, made once.
     pub labels_without_name: Arc<Labels>,
-    pub samples: Vec<Sample>,
+    /// Shared, so a range selector's window is a slice of it rather than a copy per step.
+    pub samples: Arc<[Sample]>,
+    /// Whether any sample is a staleness marker (windows of the others need no filtering).
+    pub has_stale: bool,
 }
 
 /// One selector's series, sorted by labels.
@@ -364,16 +368,20 @@ pub(crate) fn fetch(
             .select(&sel)?
             .into_iter()
             .map(|s| {
-                let samples: Vec<Sample> = s
-                    .samples
-                    .into_iter()
-                    .filter(|p| p.timestamp_ms >= need.start_ms && p.timestamp_ms <= need.end_ms)
-                    .collect();
+                let in_range =
+                    |p: &Sample| p.timestamp_ms >= need.start_ms && p.timestamp_ms <= need.end_ms;
+                // A source returns the asked range already; filter only when it did not.
+                let samples: Vec<Sample> = if s.samples.iter().all(in_range) {
+                    s.samples
+                } else {
+                    s.samples.into_iter().filter(in_range).collect()
+                };
                 let labels = Arc::new(s.labels);
                 Series {
                     labels_without_name: drop_name(&labels),
                     labels,
-                    samples,
+                    has_stale: samples.iter().any(|p| is_stale_nan(p.value)),
+                    samples: samples.into(),
                 }
             })
             .filter(|s| !s.samples.is_empty())

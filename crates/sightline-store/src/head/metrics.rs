@@ -122,7 +122,10 @@ impl MetricHead {
                 None => {
                     let id = head.series.len() as u32;
                     head.postings.add(id, &s.labels);
-                    head.index.entry(hash_labels(&s.labels)).or_default().push(id);
+                    head.index
+                        .entry(hash_labels(&s.labels))
+                        .or_default()
+                        .push(id);
                     head.series.push(HeadSeries {
                         labels: s.labels.clone(),
                         samples: Vec::new(),
@@ -220,7 +223,7 @@ impl<'a> Partition<'a> {
 
 fn hash_labels(labels: &Labels) -> u64 {
     use std::hash::BuildHasher;
-    foldhash::quality::FixedState::with_seed(0x5eed).hash_one(labels)
+    foldhash::fast::FixedState::with_seed(0x5eed).hash_one(labels)
 }
 
 impl TenantSeries {

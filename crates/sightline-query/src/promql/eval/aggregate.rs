@@ -24,6 +24,42 @@ use crate::promql::functions::quantile;
 use crate::promql::gomath::go_sort;
 use crate::promql::value::{format_exponent, format_plain, format_value};
 
+/// One aggregation node's group keys. Input label sets are recognised by their `Arc`
+/// (series from storage keep one `Arc` for the whole query), each held here so its address
+/// cannot be reused; equal keys are interned to one `Arc`, so groups are found by address.
+#[derive(Default)]
+pub(crate) struct GroupKeys {
+    by_input: HashMap<usize, (Arc<Labels>, Arc<Labels>)>,
+    interned: HashMap<Labels, Arc<Labels>>,
+}
+
+/// Inputs remembered per node before the cache starts over (label sets made anew at every
+/// step, by a binary operator say, would otherwise pile up).
+const GROUP_KEYS_MAX: usize = 1 << 18;
+
+impl GroupKeys {
+    fn key(&mut self, labels: &Arc<Labels>, without: bool, grouping: &[String]) -> Arc<Labels> {
+        let addr = Arc::as_ptr(labels) as usize;
+        if let Some((_, key)) = self.by_input.get(&addr) {
+            return key.clone();
+        }
+        if self.by_input.len() >= GROUP_KEYS_MAX {
+            self.by_input.clear();
+        }
+        let key = group_labels(labels, without, grouping);
+        let key = match self.interned.get(&key) {
+            Some(k) => k.clone(),
+            None => {
+                let k = Arc::new(key.clone());
+                self.interned.insert(key, k.clone());
+                k
+            }
+        };
+        self.by_input.insert(addr, (labels.clone(), key.clone()));
+        key
+    }
+}
+
 struct Group {
     labels: Arc<Labels>,
     value: f64,
@@ -83,7 +119,10 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<
         }
     }
     let mut groups: Vec<Group> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    // Groups by the address of their interned key.
+    let mut index: HashMap<usize, usize> = HashMap::new();
+    let node = a as *const AggregateExpr as usize;
+    let mut keys = ev.group_keys.remove(&node).unwrap_or_default();
     for s in input {
         let labels = if op == T_COUNT_VALUES {
             let mut l = (*s.labels).clone();
@@ -92,13 +131,13 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<
         } else {
             s.labels.clone()
         };
-        let key = group_labels(&labels, without, &grouping);
-        let gi = match index.get(&key) {
+        let key = keys.key(&labels, without, &grouping);
+        let gi = match index.get(&(Arc::as_ptr(&key) as usize)) {
             Some(&i) => i,
             None => {
-                index.insert(key.clone(), groups.len());
+                index.insert(Arc::as_ptr(&key) as usize, groups.len());
                 let mut g = Group {
-                    labels: Arc::new(key),
+                    labels: key,
                     value: s.v,
                     mean: s.v,
                     count: 1.0,
@@ -178,6 +217,7 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<
             _ => return Err(PromError::exec(format!("unsupported aggregation {}", a.op))),
         }
     }
+    ev.group_keys.insert(node, keys);
     let mut out = Vec::with_capacity(groups.len());
     for mut g in groups {
         let v = match op {
