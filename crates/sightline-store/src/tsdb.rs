@@ -251,7 +251,7 @@ impl Tsdb {
                             p.series.sort_by(|a, b| a.0.cmp(b.0));
                             let input = SegmentInput {
                                 tenant: p.tenant.as_str(),
-                                series: p.series.iter().map(|(l, s)| (*l, s.as_slice())).collect(),
+                                series: p.series.iter().map(|(l, s)| (*l, s.as_ref())).collect(),
                                 metadata: p.metadata.clone(),
                                 exemplars: p.exemplars.clone(),
                             };

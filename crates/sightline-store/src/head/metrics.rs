@@ -9,6 +9,7 @@
 //! compaction, so order at write time costs nothing later. For one timestamp written twice,
 //! the later write wins.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 
 use foldhash::HashMap;
@@ -52,11 +53,11 @@ pub struct HeadSeries {
 
 impl HeadSeries {
     /// Samples sorted by time, one per timestamp (the last written).
-    pub fn sorted_samples(&self) -> std::borrow::Cow<'_, [Sample]> {
+    pub fn sorted_samples(&self) -> Cow<'_, [Sample]> {
         if self.sorted {
-            std::borrow::Cow::Borrowed(&self.samples)
+            Cow::Borrowed(&self.samples)
         } else {
-            std::borrow::Cow::Owned(sort_dedup(self.samples.clone()))
+            Cow::Owned(sort_dedup(self.samples.clone()))
         }
     }
 }
@@ -170,16 +171,27 @@ impl MetricHead {
             let mut days: BTreeMap<i64, Partition<'_>> = BTreeMap::new();
             for hs in &t.series {
                 let samples = hs.sorted_samples();
+                let day_of = |s: &Sample| s.timestamp_ms.div_euclid(MS_PER_DAY);
+                let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
+                    continue;
+                };
+                if day_of(first) == day_of(last) {
+                    // The usual case: one day, written straight from the head (no copy when
+                    // the samples arrived in order).
+                    days.entry(day_of(first))
+                        .or_insert_with(|| Partition::new(tenant, day_of(first), t))
+                        .series
+                        .push((&hs.labels, samples));
+                    continue;
+                }
                 let mut start = 0;
                 while start < samples.len() {
-                    let day = samples[start].timestamp_ms.div_euclid(MS_PER_DAY);
-                    let end = start
-                        + samples[start..]
-                            .partition_point(|s| s.timestamp_ms.div_euclid(MS_PER_DAY) == day);
+                    let day = day_of(&samples[start]);
+                    let end = start + samples[start..].partition_point(|s| day_of(s) == day);
                     days.entry(day)
                         .or_insert_with(|| Partition::new(tenant, day, t))
                         .series
-                        .push((&hs.labels, samples[start..end].to_vec()));
+                        .push((&hs.labels, Cow::Owned(samples[start..end].to_vec())));
                     start = end;
                 }
             }
@@ -204,7 +216,7 @@ impl MetricHead {
 pub struct Partition<'a> {
     pub tenant: &'a TenantId,
     pub day: i64,
-    pub series: Vec<(&'a Labels, Vec<Sample>)>,
+    pub series: Vec<(&'a Labels, Cow<'a, [Sample]>)>,
     pub metadata: Vec<&'a MetricMetadata>,
     pub exemplars: Vec<(&'a Labels, &'a Exemplar)>,
 }
