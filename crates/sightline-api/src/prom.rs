@@ -30,7 +30,7 @@ pub const QUERY_TIMEOUT_MAX: Duration = Duration::from_secs(120);
 fn prom_error(e: PromError) -> ApiError {
     match e {
         PromError::Parse(m) => ApiError::bad_data(m),
-        PromError::Timeout(m) => ApiError::new(ErrorKind::Timeout, m),
+        e @ PromError::Timeout(_) => ApiError::new(ErrorKind::Timeout, e.to_string()),
         PromError::Source(s) => ApiError::internal(format!("read series: {s}")),
         e => ApiError::new(ErrorKind::Execution, e.to_string()),
     }
