@@ -14,6 +14,8 @@
 //! | [`remote_write`] | Prometheus remote write 1.0, snappy protobuf | [`remote_write::decode`], [`remote_write::encode`] |
 //! | [`prom_text`] | Prometheus text 0.0.4 and OpenMetrics 1.0 (import, scrape) | [`prom_text::parse`], [`prom_text::Parser`] |
 //! | [`otlp::metrics`] | OTLP metrics, protobuf, JSON and gRPC | [`otlp::metrics::decode_protobuf`], [`otlp::metrics::decode_json`], [`otlp::metrics::from_request`] |
+//! | [`otlp::traces`] | OTLP traces, protobuf, JSON and gRPC, to spans | [`otlp::traces::decode_protobuf`], [`otlp::traces::decode_json`], [`otlp::traces::from_request`] |
+//! | [`zipkin`] | Zipkin v2 JSON spans | [`zipkin::decode_json`] |
 //!
 //! [`logs_common`] holds the one normalisation policy every decoder applies (which fields
 //! become stream labels, the line, structured metadata and the timestamp), so a log line
@@ -46,5 +48,6 @@ pub mod ndjson;
 pub mod otlp;
 pub mod prom_text;
 pub mod remote_write;
+pub mod zipkin;
 
 pub use error::{ErrorKind, IngestError, RecordError};

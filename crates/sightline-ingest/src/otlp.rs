@@ -1,7 +1,9 @@
 //! OTLP, the OpenTelemetry protocol: its HTTP bodies (protobuf and JSON) and the messages
 //! the gRPC service receives, decoded with `opentelemetry-proto`'s generated types.
 //!
-//! Logs and metrics live here so far; traces get a sibling module of the same shape.
+//! One module per signal, each of the same shape: `decode_protobuf`, `decode_json`,
+//! `from_request`.
 
 pub mod logs;
 pub mod metrics;
+pub mod traces;

@@ -1,8 +1,8 @@
 //! The data model shared by every Sightline crate.
 //!
 //! It owns the vocabulary and nothing else: tenants, label sets, label matchers, log
-//! records and metric series. It depends on no sibling crate, so ingest, store, query and
-//! api can all speak it.
+//! records, metric series and spans. It depends on no sibling crate, so ingest, store,
+//! query and api can all speak it.
 //!
 //! Invariants kept here, so no other crate re-checks them:
 //! - a [`Labels`] set is sorted by name and holds each name once;
@@ -14,6 +14,7 @@ pub mod labels;
 pub mod log;
 pub mod matcher;
 pub mod metric;
+pub mod span;
 pub mod tenant;
 
 pub use labels::Labels;
@@ -22,6 +23,10 @@ pub use matcher::{LabelMatcher, MatchOp};
 pub use metric::{
     Exemplar, METRIC_NAME_LABEL, MetricBatch, MetricMetadata, MetricType, STALE_NAN_BITS, Sample,
     SeriesSamples, SeriesSelection, is_stale_nan, stale_nan,
+};
+pub use span::{
+    AttrValue, Span, SpanBatch, SpanEvent, SpanId, SpanKind, SpanLink, SpanStatus, StatusCode,
+    TraceId,
 };
 pub use tenant::TenantId;
 

@@ -20,11 +20,18 @@ decoders against what clients actually send:
   (counter, up-down counter, histogram with exemplars, exponential histogram, observable
   gauge), cumulative, through its OTLP protobuf encoder (and protobuf's JSON printer);
 - otlp/python_sdk_metrics_delta.pb: the same instruments exported with delta temporality.
+- otlp/python_sdk_traces.pb: the OpenTelemetry Python SDK's `handle_order` trace (a root with
+  `validate_order`, `check_inventory`, `process_payment` with a recorded exception and error
+  status, and `send_confirmation`, plus a link and attributes of every type) through its OTLP
+  protobuf encoder;
+- otlp/python_sdk_traces.json: the same request as OTLP/JSON (hex ids, integer enums, 64-bit
+  integers as strings); otlp/python_sdk_traces.protojson.json: through protobuf's generic JSON
+  printer (enum names, base64 ids).
 
 Timestamps and ids are fixed so a rerun gives the same records. Needs:
     pip install opentelemetry-sdk==1.45.2 opentelemetry-exporter-otlp-proto-common==1.45.2 \
         grpcio-tools==1.85.1 cramjam==2.14.0 prometheus-client==0.26.0
-Run from anywhere: python3 generate_fixtures.py [logs|metrics] (both without an argument)
+Run from anywhere: python3 generate_fixtures.py [logs|metrics|traces] (all without an argument)
 """
 
 import json
@@ -392,6 +399,116 @@ def write_otlp_metrics():
         f.write(delta.SerializeToString())
 
 
+def otlp_traces_request():
+    from opentelemetry import trace
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk.trace.id_generator import IdGenerator
+
+    class FixedIds(IdGenerator):
+        def __init__(self):
+            self.next_span = 0xA1B2C3D4E5F60000
+
+        def generate_trace_id(self):
+            return 0x4BF92F3577B34DA6A3CE929D0E0E4736
+
+        def generate_span_id(self):
+            self.next_span += 1
+            return self.next_span
+
+    resource = Resource.create(
+        {
+            "service.name": "orders",
+            "service.version": "2.3.0",
+            "service.instance.id": "orders-5f7c9d8b4-k2x7p",
+            "deployment.environment.name": "prod",
+            "host.name": "node-17",
+        }
+    )
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=resource, id_generator=FixedIds())
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("orders.handlers", "0.9.1")
+    ms = 10**6
+    t0 = BASE_S * 10**9
+
+    root = tracer.start_span(
+        "handle_order",
+        kind=trace.SpanKind.SERVER,
+        start_time=t0,
+        attributes={
+            "http.request.method": "POST",
+            "http.route": "/orders",
+            "http.response.status_code": 500,
+            "order.id": "ord-981",
+            "order.amount": 49.9,
+            "order.express": True,
+            "order.items": ["sku-1", "sku-2"],
+            "order.quantities": [2, 1],
+        },
+    )
+    ctx = trace.set_span_in_context(root)
+    children = [
+        ("validate_order", trace.SpanKind.INTERNAL, 1, 4),
+        ("check_inventory", trace.SpanKind.CLIENT, 5, 31),
+        ("process_payment", trace.SpanKind.CLIENT, 32, 250),
+        ("send_confirmation", trace.SpanKind.PRODUCER, 251, 262),
+    ]
+    for name, kind, start_ms, end_ms in children:
+        links = []
+        if name == "send_confirmation":
+            linked = trace.SpanContext(0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331, is_remote=True)
+            links = [trace.Link(linked, {"messaging.batch": True})]
+        span = tracer.start_span(name, context=ctx, kind=kind, start_time=t0 + start_ms * ms, links=links)
+        if name == "check_inventory":
+            span.set_attributes({"db.system": "postgresql", "db.statement": "SELECT qty FROM stock WHERE sku = $1", "server.address": "db-1"})
+        if name == "process_payment":
+            span.set_attribute("payment.provider", "stripe")
+            span.add_event("payment.attempt", {"attempt": 1}, timestamp=t0 + 40 * ms)
+            span.record_exception(ValueError("card declined"), timestamp=t0 + 249 * ms)
+            span.set_status(trace.Status(trace.StatusCode.ERROR, "card declined"))
+        if name == "send_confirmation":
+            span.set_attribute("messaging.system", "kafka")
+        span.end(end_time=t0 + end_ms * ms)
+    root.set_status(trace.Status(trace.StatusCode.ERROR))
+    root.end(end_time=t0 + 263 * ms)
+    return encode_spans(exporter.get_finished_spans())
+
+
+def write_otlp_traces():
+    from google.protobuf import json_format
+
+    request = otlp_traces_request()
+    with open(os.path.join(HERE, "otlp", "python_sdk_traces.pb"), "wb") as f:
+        f.write(request.SerializeToString())
+    with open(os.path.join(HERE, "otlp", "python_sdk_traces.protojson.json"), "w") as f:
+        f.write(json_format.MessageToJson(request))
+        f.write("\n")
+    # OTLP/JSON proper: integer enums, and ids as hex where the JSON printer writes base64.
+    tree = json_format.MessageToDict(request, use_integers_for_enums=True)
+
+    def hex_ids(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("traceId", "spanId", "parentSpanId") and isinstance(value, str):
+                    import base64
+
+                    node[key] = base64.b64decode(value).hex()
+                else:
+                    hex_ids(value)
+        elif isinstance(node, list):
+            for item in node:
+                hex_ids(item)
+
+    hex_ids(tree)
+    with open(os.path.join(HERE, "otlp", "python_sdk_traces.json"), "w") as f:
+        json.dump(tree, f, indent=2)
+        f.write("\n")
+
+
 if __name__ == "__main__":
     which = sys.argv[1] if len(sys.argv) > 1 else "all"
     if which in ("logs", "all"):
@@ -402,4 +519,6 @@ if __name__ == "__main__":
         write_prom_text()
         write_remote_write()
         write_otlp_metrics()
+    if which in ("traces", "all"):
+        write_otlp_traces()
     subprocess.run(["ls", "-l", "ndjson", "otlp", "loki_push", "prom_text", "remote_write"], cwd=HERE, check=True)
