@@ -330,6 +330,7 @@ impl Store {
             self.config.compact_input_bytes_max,
         );
         let merges = self.logs.compact(small, max).await? + self.tsdb.compact(small, max).await?;
+        self.tsdb.prune_labels();
         self.update_gauges();
         Ok(merges)
     }
@@ -341,6 +342,7 @@ impl Store {
             - i64::try_from(self.config.retention.as_nanos()).unwrap_or(i64::MAX);
         let deleted = self.logs.apply_retention(cutoff).await?
             + self.tsdb.apply_retention(cutoff / 1_000_000).await?;
+        self.tsdb.prune_labels();
         self.update_gauges();
         Ok(deleted)
     }

@@ -35,13 +35,48 @@ pub struct LoadedSegment {
     pub id: SegmentId,
     pub size: u64,
     pub footer: SegmentFooter,
-    pub labels: Vec<Labels>,
+    /// Each series' label set, shared through the [`LabelPool`] with every other segment
+    /// that has the series (a series is in every segment its samples were flushed to).
+    pub labels: Vec<Arc<Labels>>,
     pub postings: Postings,
 }
 
+/// Label sets shared by the loaded segments, so a series in many segments costs its labels
+/// once. Entries no segment holds any more are pruned after segments go away.
+#[derive(Default)]
+pub struct LabelPool {
+    sets: std::sync::Mutex<foldhash::HashMap<Labels, Arc<Labels>>>,
+}
+
+impl LabelPool {
+    fn lock(&self) -> std::sync::MutexGuard<'_, foldhash::HashMap<Labels, Arc<Labels>>> {
+        self.sets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn share(&self, labels: Vec<Labels>) -> Vec<Arc<Labels>> {
+        let mut sets = self.lock();
+        labels
+            .into_iter()
+            .map(|l| match sets.get(&l) {
+                Some(a) => a.clone(),
+                None => {
+                    let a = Arc::new(l.clone());
+                    sets.insert(l, a.clone());
+                    a
+                }
+            })
+            .collect()
+    }
+
+    /// Drops the label sets only the pool still holds.
+    fn prune(&self) {
+        self.lock().retain(|_, a| Arc::strong_count(a) > 1);
+    }
+}
+
 impl LoadedSegment {
-    fn new(id: SegmentId, size: u64, footer: SegmentFooter) -> Self {
-        let labels: Vec<Labels> = (0..footer.series.len()).map(|i| footer.labels(i)).collect();
+    fn new(id: SegmentId, size: u64, footer: SegmentFooter, pool: &LabelPool) -> Self {
+        let labels = pool.share((0..footer.series.len()).map(|i| footer.labels(i)).collect());
         let mut postings = Postings::default();
         for (i, l) in labels.iter().enumerate() {
             postings.add(i as u32, l);
@@ -151,6 +186,7 @@ pub struct Tsdb {
     state: Arc<RwLock<TsdbState>>,
     objects: Objects,
     metrics: StoreMetrics,
+    pool: Arc<LabelPool>,
 }
 
 impl Tsdb {
@@ -159,6 +195,7 @@ impl Tsdb {
             state: Arc::default(),
             objects,
             metrics,
+            pool: Arc::default(),
         }
     }
 
@@ -181,8 +218,9 @@ impl Tsdb {
             let (bytes, crc) =
                 crate::segment::read_footer_bytes(&self.objects, &id, size, seg::TRAILER_MAGIC)
                     .await?;
+            let pool = self.pool.clone();
             let seg = tokio::task::spawn_blocking(move || {
-                seg::decode_footer(&bytes, crc).map(|f| LoadedSegment::new(id, size, f))
+                seg::decode_footer(&bytes, crc).map(|f| LoadedSegment::new(id, size, f, &pool))
             })
             .await
             .map_err(|e| StoreError::io("load metrics segment", e))??;
@@ -288,9 +326,11 @@ impl Tsdb {
         let size = bytes.len() as u64;
         let footer = seg::footer_of(&bytes)?;
         self.objects.put_durable(&id.path(), bytes).await?;
-        let loaded = tokio::task::spawn_blocking(move || LoadedSegment::new(id, size, footer))
-            .await
-            .map_err(|e| StoreError::io("index metrics segment", e))?;
+        let pool = self.pool.clone();
+        let loaded =
+            tokio::task::spawn_blocking(move || LoadedSegment::new(id, size, footer, &pool))
+                .await
+                .map_err(|e| StoreError::io("index metrics segment", e))?;
         Ok(Arc::new(loaded))
     }
 
@@ -398,7 +438,7 @@ impl Tsdb {
                     &mut smp,
                 )?;
                 if !smp.is_empty() {
-                    out.push((s.labels[id as usize].clone(), smp));
+                    out.push(((*s.labels[id as usize]).clone(), smp));
                 }
             }
             i = j;
@@ -422,7 +462,7 @@ impl Tsdb {
             .filter(|s| s.overlaps(tenant, start_ms, end_ms))
         {
             for id in s.select(matchers, start_ms, end_ms) {
-                out.insert(s.labels[id as usize].clone());
+                out.insert((*s.labels[id as usize]).clone());
             }
         }
         for head in st.heads() {
@@ -524,7 +564,7 @@ impl Tsdb {
             for (i, e) in &s.footer.exemplars {
                 let l = &s.labels[*i as usize];
                 if in_range(e) && sightline_model::matcher::matches_all(matchers, l) {
-                    out.entry(l.clone()).or_default().push(e.clone());
+                    out.entry((**l).clone()).or_default().push(e.clone());
                 }
             }
         }
@@ -670,6 +710,12 @@ impl Tsdb {
             self.metrics.retention_deleted_segments.inc();
         }
         Ok(expired.len())
+    }
+
+    /// Forgets label sets no loaded segment holds any more (after compaction or retention,
+    /// once the segments they dropped are gone).
+    pub fn prune_labels(&self) {
+        self.pool.prune();
     }
 
     /// Segment count and bytes, for the store's gauges.

@@ -237,3 +237,22 @@ async fn retention_deletes_old_metric_segments() {
         .label_values(&tenant(), "__name__", &[], 0, i64::MAX);
     assert_eq!(names, vec!["new"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_share_the_label_sets_of_a_series() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_with(dir.path(), |_| {}).await;
+    for t in [1000, 2000] {
+        store
+            .append_metrics(batch(vec![series("cpu", "a", &[(t, 1.0)])]))
+            .await
+            .expect("append");
+        store.flush().await.expect("flush");
+    }
+    let st = store.tsdb().read();
+    assert_eq!(st.segments.len(), 2);
+    assert!(Arc::ptr_eq(
+        &st.segments[0].labels[0],
+        &st.segments[1].labels[0]
+    ));
+}
