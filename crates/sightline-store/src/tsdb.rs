@@ -372,30 +372,23 @@ impl Tsdb {
             }
         }
         sources.retain(|p| !p.is_empty());
+        for part in &mut sources {
+            // Segments list series sorted by labels; a head's selection may not be.
+            if !part.is_sorted_by(|a, b| a.0 <= b.0) {
+                part.sort_by(|a, b| a.0.cmp(&b.0));
+            }
+        }
         if sources.len() == 1 {
             // One source (old data in one segment, or recent data only in the head): its
             // series are each once, already sorted and deduplicated.
-            let mut only = sources.pop().unwrap_or_default();
-            if !only.is_sorted_by(|a, b| a.0 <= b.0) {
-                only.sort_by(|a, b| a.0.cmp(&b.0));
-            }
-            return Ok(only
+            return Ok(sources
+                .pop()
+                .unwrap_or_default()
                 .into_iter()
                 .map(|(labels, samples)| SelectedSeries { labels, samples })
                 .collect());
         }
-        let mut merged: BTreeMap<Labels, Vec<Vec<Sample>>> = BTreeMap::new();
-        for (labels, samples) in sources.into_iter().flatten() {
-            merged.entry(labels).or_default().push(samples);
-        }
-        Ok(merged
-            .into_iter()
-            .map(|(labels, parts)| SelectedSeries {
-                labels,
-                samples: merge_parts(parts),
-            })
-            .filter(|s| !s.samples.is_empty())
-            .collect())
+        Ok(merge_sources(sources))
     }
 
     async fn select_segment(
@@ -727,6 +720,46 @@ impl Tsdb {
 
 fn self_select(s: &LoadedSegment, sel: &SeriesSelection) -> Vec<u32> {
     s.select(&sel.matchers, sel.start_ms, sel.end_ms)
+}
+
+/// Merges the sources' series lists (each sorted by labels, sources oldest first) into one
+/// sorted list, each series' runs merged by [`merge_parts`]: a k-way merge, so no label
+/// set is hashed or copied.
+fn merge_sources(sources: Vec<Vec<(Labels, Vec<Sample>)>>) -> Vec<SelectedSeries> {
+    let mut iters: Vec<_> = sources
+        .into_iter()
+        .map(|s| s.into_iter().peekable())
+        .collect();
+    let mut out = Vec::new();
+    loop {
+        let mut least: Option<&Labels> = None;
+        for it in &mut iters {
+            if let Some((l, _)) = it.peek()
+                && least.is_none_or(|m| l < m)
+            {
+                least = Some(l);
+            }
+        }
+        let Some(least) = least.cloned() else {
+            return out;
+        };
+        let mut labels = None;
+        let mut parts = Vec::new();
+        for it in &mut iters {
+            if it.peek().is_some_and(|(l, _)| *l == least)
+                && let Some((l, samples)) = it.next()
+            {
+                labels.get_or_insert(l);
+                parts.push(samples);
+            }
+        }
+        let samples = merge_parts(parts);
+        if let Some(labels) = labels
+            && !samples.is_empty()
+        {
+            out.push(SelectedSeries { labels, samples });
+        }
+    }
 }
 
 /// Merges sorted sample runs from sources in write order: by time, and for a timestamp in
