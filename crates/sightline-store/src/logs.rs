@@ -34,6 +34,15 @@ pub struct IndexStats {
 }
 
 /// A segment in the catalog: its id, size and footer (kept in memory).
+impl crate::segment::Catalogued for LoadedSegment {
+    fn id(&self) -> &SegmentId {
+        &self.id
+    }
+    fn size(&self) -> u64 {
+        self.size
+    }
+}
+
 pub struct LoadedSegment {
     pub id: SegmentId,
     pub size: u64,
@@ -506,50 +515,20 @@ impl LogStore {
         input_bytes_max: u64,
     ) -> Result<usize, StoreError> {
         let segments = self.read().segments.clone();
-        let mut groups: BTreeMap<(TenantId, i64), Vec<Arc<LoadedSegment>>> = BTreeMap::new();
-        for s in segments.iter().filter(|s| s.size < small_bytes) {
-            groups
-                .entry((s.id.tenant.clone(), s.id.day))
-                .or_default()
-                .push(s.clone());
-        }
-        let mut merges = 0;
-        for ((tenant, day), mut group) in groups {
-            group.sort_by_key(|s| s.id.seq_lo);
-            let mut total = 0u64;
-            group.retain(|s| {
-                total += s.size;
-                total <= input_bytes_max
-            });
-            if group.len() < 2 {
-                continue;
-            }
-            self.merge(tenant, day, &group).await?;
-            merges += 1;
+        let groups = crate::segment::compaction_groups(&segments, small_bytes, input_bytes_max);
+        for group in &groups {
+            self.merge(group).await?;
             self.metrics.compactions.inc();
         }
-        Ok(merges)
+        Ok(groups.len())
     }
 
-    async fn merge(
-        &self,
-        tenant: TenantId,
-        day: i64,
-        inputs: &[Arc<LoadedSegment>],
-    ) -> Result<(), StoreError> {
-        let mut files = Vec::new();
-        for s in inputs {
-            let bytes = self
-                .objects
-                .get(&s.id.path())
-                .await
-                .map_err(|e| StoreError::io("read segment to compact", e))?
-                .bytes()
-                .await
-                .map_err(|e| StoreError::io("read segment to compact", e))?;
-            files.push(bytes);
-        }
-        let t = tenant.clone();
+    async fn merge(&self, inputs: &[Arc<LoadedSegment>]) -> Result<(), StoreError> {
+        let Some(id) = crate::segment::merged_id(inputs) else {
+            return Ok(());
+        };
+        let files = crate::segment::read_all(&self.objects, inputs).await?;
+        let t = id.tenant.clone();
         let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, StoreError> {
             let mut keys = seg::KeyDict::default();
             let mut merged: BTreeMap<Labels, Vec<seg::Row>> = BTreeMap::new();
@@ -571,13 +550,6 @@ impl LogStore {
         })
         .await
         .map_err(|e| StoreError::io("compact segments", e))??;
-        let id = SegmentId {
-            signal: SIGNAL,
-            tenant,
-            day,
-            seq_lo: inputs.iter().map(|s| s.id.seq_lo).min().unwrap_or(0),
-            seq_hi: inputs.iter().map(|s| s.id.seq_hi).max().unwrap_or(0),
-        };
         let out = self.put_segment(id, bytes).await?;
         {
             let mut st = self.write();
@@ -585,13 +557,7 @@ impl LogStore {
                 .retain(|s| !inputs.iter().any(|i| Arc::ptr_eq(i, s)));
             st.segments.push(out);
         }
-        for s in inputs {
-            self.objects
-                .delete(&s.id.path())
-                .await
-                .map_err(|e| StoreError::io("delete compacted segment", e))?;
-        }
-        Ok(())
+        crate::segment::delete_all(&self.objects, inputs, "compacted").await
     }
 
     /// Deletes segments whose newest row is older than `cutoff_ns`. Returns how many.
@@ -604,13 +570,10 @@ impl LogStore {
             st.segments = keep;
             expired
         };
-        for s in &expired {
-            self.objects
-                .delete(&s.id.path())
-                .await
-                .map_err(|e| StoreError::io("delete expired segment", e))?;
-            self.metrics.retention_deleted_segments.inc();
-        }
+        crate::segment::delete_all(&self.objects, &expired, "expired").await?;
+        self.metrics
+            .retention_deleted_segments
+            .inc_by(expired.len() as u64);
         Ok(expired.len())
     }
 }

@@ -56,6 +56,89 @@ pub async fn list_live(
     Ok(live)
 }
 
+/// What compaction and retention need of a loaded segment, whatever its signal.
+pub trait Catalogued {
+    fn id(&self) -> &SegmentId;
+    fn size(&self) -> u64;
+}
+
+/// The merges compaction should run: per tenant and day, the segments under
+/// `small_bytes`, oldest first, as many as fit in `input_bytes_max`; only groups of two or
+/// more.
+pub fn compaction_groups<T: Catalogued>(
+    segments: &[std::sync::Arc<T>],
+    small_bytes: u64,
+    input_bytes_max: u64,
+) -> Vec<Vec<std::sync::Arc<T>>> {
+    let mut groups: std::collections::BTreeMap<(TenantId, i64), Vec<std::sync::Arc<T>>> =
+        std::collections::BTreeMap::new();
+    for s in segments.iter().filter(|s| s.size() < small_bytes) {
+        groups
+            .entry((s.id().tenant.clone(), s.id().day))
+            .or_default()
+            .push(s.clone());
+    }
+    groups
+        .into_values()
+        .filter_map(|mut group| {
+            group.sort_by_key(|s| s.id().seq_lo);
+            let mut total = 0u64;
+            group.retain(|s| {
+                total += s.size();
+                total <= input_bytes_max
+            });
+            (group.len() >= 2).then_some(group)
+        })
+        .collect()
+}
+
+/// The id of the segment that replaces `inputs` (one tenant and day): the union of their
+/// WAL ranges, so a crash before the inputs are deleted leaves them recognisably covered.
+pub fn merged_id<T: Catalogued>(inputs: &[std::sync::Arc<T>]) -> Option<SegmentId> {
+    let first = inputs.first()?.id();
+    Some(SegmentId {
+        seq_lo: inputs.iter().map(|s| s.id().seq_lo).min()?,
+        seq_hi: inputs.iter().map(|s| s.id().seq_hi).max()?,
+        ..first.clone()
+    })
+}
+
+/// Reads whole segment files (for compaction).
+pub async fn read_all<T: Catalogued>(
+    objects: &crate::object::Objects,
+    segments: &[std::sync::Arc<T>],
+) -> Result<Vec<bytes::Bytes>, StoreError> {
+    use object_store::ObjectStoreExt;
+    let mut files = Vec::with_capacity(segments.len());
+    for s in segments {
+        let bytes = objects
+            .get(&s.id().path())
+            .await
+            .map_err(|e| StoreError::io("read segment to compact", e))?
+            .bytes()
+            .await
+            .map_err(|e| StoreError::io("read segment to compact", e))?;
+        files.push(bytes);
+    }
+    Ok(files)
+}
+
+/// Deletes segment files; `why` names the step in errors (`compacted`, `expired`).
+pub async fn delete_all<T: Catalogued>(
+    objects: &crate::object::Objects,
+    segments: &[std::sync::Arc<T>],
+    why: &str,
+) -> Result<(), StoreError> {
+    use object_store::ObjectStoreExt;
+    for s in segments {
+        objects
+            .delete(&s.id().path())
+            .await
+            .map_err(|e| StoreError::io(&format!("delete {why} segment"), e))?;
+    }
+    Ok(())
+}
+
 /// Reads a segment's footer bytes (still compressed) and their CRC through its trailer,
 /// with two ranged reads.
 pub async fn read_footer_bytes(
