@@ -166,7 +166,8 @@ pub async fn query_range(
     .await
 }
 
-fn labels_json(labels: &Labels) -> Value {
+/// A label set as a JSON object, as the Loki and Prometheus APIs write one.
+pub(crate) fn labels_json(labels: &Labels) -> Value {
     Value::Object(
         labels
             .iter()

@@ -18,6 +18,7 @@ use serde_json::{Map, Value, json};
 use sightline_model::{LabelMatcher, Labels, NANOS_PER_MILLI, TenantId, now_ns};
 use sightline_query::promql::{self, PromError, PromLimits, PromQuery};
 
+use crate::loki::labels_json;
 use crate::params::{Params, handle, parse_step_ns, parse_time_ns};
 use crate::source::StoreSeries;
 use crate::{ApiError, ApiResult, ErrorKind, SharedState};
@@ -176,14 +177,6 @@ fn series_of(
         all.extend(tsdb.series(tenant, m, start, end));
     }
     Ok(all.into_iter().collect())
-}
-
-fn labels_json(l: &Labels) -> Value {
-    Value::Object(
-        l.iter()
-            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
-            .collect::<Map<_, _>>(),
-    )
 }
 
 /// A `limit` parameter (0 or absent: none).

@@ -483,45 +483,6 @@ impl Tsdb {
         out.into_iter().collect()
     }
 
-    /// Label names of matching series in the range, sorted (all series when `matchers` is empty).
-    pub fn label_names(
-        &self,
-        tenant: &TenantId,
-        matchers: &[LabelMatcher],
-        start_ms: i64,
-        end_ms: i64,
-    ) -> Vec<String> {
-        let mut names: BTreeSet<String> = BTreeSet::new();
-        for l in self.series(tenant, matchers, start_ms, end_ms) {
-            for (k, _) in l.iter() {
-                if !names.contains(k) {
-                    names.insert(k.to_string());
-                }
-            }
-        }
-        names.into_iter().collect()
-    }
-
-    /// Values of label `name` on matching series in the range, sorted.
-    pub fn label_values(
-        &self,
-        tenant: &TenantId,
-        name: &str,
-        matchers: &[LabelMatcher],
-        start_ms: i64,
-        end_ms: i64,
-    ) -> Vec<String> {
-        let mut values: BTreeSet<String> = BTreeSet::new();
-        for l in self.series(tenant, matchers, start_ms, end_ms) {
-            if let Some(v) = l.get(name)
-                && !values.contains(v)
-            {
-                values.insert(v.to_string());
-            }
-        }
-        values.into_iter().collect()
-    }
-
     /// Metadata of every metric family the tenant has (newest wins), by family name.
     pub fn metadata(&self, tenant: &TenantId) -> BTreeMap<String, MetricMetadata> {
         let mut out = BTreeMap::new();
