@@ -114,7 +114,8 @@ pub fn repair(value: &mut Value) -> bool {
 }
 
 /// Decodes standard or URL-safe base64, padded or not; `None` if `text` is not base64.
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
+/// (Shared by the traces JSON repair.)
+pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len() * 3 / 4);
     let mut acc = 0u32;
     let mut bits = 0;

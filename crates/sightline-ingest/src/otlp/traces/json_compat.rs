@@ -17,6 +17,7 @@ use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use serde_json::Value;
 
 use crate::error::IngestError;
+use crate::otlp::logs::json_compat::base64_decode;
 
 const OP: &str = "decode otlp traces json";
 
@@ -85,31 +86,6 @@ pub fn repair(value: &mut Value) -> bool {
         _ => {}
     }
     changed
-}
-
-/// Decodes standard or URL-safe base64, padded or not; `None` if `text` is not base64.
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for c in text.trim_end_matches('=').bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        };
-        acc = acc << 6 | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
 }
 
 #[cfg(test)]
