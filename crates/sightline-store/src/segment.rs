@@ -103,6 +103,29 @@ pub fn merged_id<T: Catalogued>(inputs: &[std::sync::Arc<T>]) -> Option<SegmentI
     })
 }
 
+/// Swaps compaction `inputs` for their merged segment in a catalog, in one step under the
+/// caller's lock, so a query sees either the inputs or the output, never both.
+pub fn replace_compacted<T>(
+    segments: &mut Vec<std::sync::Arc<T>>,
+    inputs: &[std::sync::Arc<T>],
+    out: std::sync::Arc<T>,
+) {
+    segments.retain(|s| !inputs.iter().any(|i| std::sync::Arc::ptr_eq(i, s)));
+    segments.push(out);
+}
+
+/// Takes the segments `expired` says are past retention out of a catalog.
+pub fn take_expired<T>(
+    segments: &mut Vec<std::sync::Arc<T>>,
+    expired: impl Fn(&T) -> bool,
+) -> Vec<std::sync::Arc<T>> {
+    let (gone, keep): (Vec<_>, Vec<_>) = std::mem::take(segments)
+        .into_iter()
+        .partition(|s| expired(s));
+    *segments = keep;
+    gone
+}
+
 /// Reads whole segment files (for compaction).
 pub async fn read_all<T: Catalogued>(
     objects: &crate::object::Objects,

@@ -603,25 +603,15 @@ impl Tsdb {
         .await
         .map_err(|e| StoreError::io("compact metrics segments", e))??;
         let out = self.put_segment(id, bytes).await?;
-        {
-            let mut st = self.write();
-            st.segments
-                .retain(|s| !inputs.iter().any(|i| Arc::ptr_eq(i, s)));
-            st.segments.push(out);
-        }
+        crate::segment::replace_compacted(&mut self.write().segments, inputs, out);
         crate::segment::delete_all(&self.objects, inputs, "compacted").await
     }
 
     /// Deletes segments whose newest sample is older than `cutoff_ms`. Returns how many.
     pub async fn apply_retention(&self, cutoff_ms: i64) -> Result<usize, StoreError> {
-        let expired: Vec<Arc<LoadedSegment>> = {
-            let mut st = self.write();
-            let (expired, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut st.segments)
-                .into_iter()
-                .partition(|s| s.footer.max_ts < cutoff_ms);
-            st.segments = keep;
-            expired
-        };
+        let expired = crate::segment::take_expired(&mut self.write().segments, |s| {
+            s.footer.max_ts < cutoff_ms
+        });
         crate::segment::delete_all(&self.objects, &expired, "expired").await?;
         self.metrics
             .retention_deleted_segments
