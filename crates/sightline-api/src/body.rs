@@ -44,3 +44,33 @@ pub fn content_type(headers: &HeaderMap) -> String {
         .map(|s| s.trim().to_ascii_lowercase())
         .unwrap_or_default()
 }
+
+/// An OTLP export response: JSON (`{}` or `{"partialSuccess": {<count_field>: "n",
+/// "errorMessage": …}}`, 64-bit counts as strings as OTLP/JSON writes them) or the
+/// protobuf the caller encoded, which carries the same partial success.
+pub fn otlp_export_response(
+    json: bool,
+    count_field: &str,
+    rejected: i64,
+    message: &str,
+    protobuf: Vec<u8>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if json {
+        let body = if rejected > 0 || !message.is_empty() {
+            let mut partial = serde_json::Map::new();
+            partial.insert(count_field.to_owned(), rejected.to_string().into());
+            partial.insert("errorMessage".to_owned(), message.into());
+            serde_json::json!({ "partialSuccess": partial })
+        } else {
+            serde_json::json!({})
+        };
+        (
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response()
+    } else {
+        ([(header::CONTENT_TYPE, "application/x-protobuf")], protobuf).into_response()
+    }
+}

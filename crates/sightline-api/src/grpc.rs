@@ -12,10 +12,16 @@ use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use prost::Message;
 use tonic::{Request, Response, Status};
 
-use crate::{ApiError, SharedState, logs_in, metrics_in, tenant_of};
+use crate::{ApiError, SharedState, logs_in, metrics_in, tenant_of, traces_in};
 
 /// Largest gRPC message accepted, decoded.
 pub const GRPC_MESSAGE_BYTES_MAX: usize = 64 << 20;
@@ -113,6 +119,58 @@ impl OtlpMetrics {
                 error_message: message,
             });
         Ok(Response::new(ExportMetricsServiceResponse {
+            partial_success,
+        }))
+    }
+}
+
+pub struct OtlpTraces {
+    state: SharedState,
+}
+
+/// The OTLP trace service, accepting gzip.
+pub fn trace_service(state: SharedState) -> TraceServiceServer<OtlpTraces> {
+    TraceServiceServer::new(OtlpTraces { state })
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+        .send_compressed(tonic::codec::CompressionEncoding::Gzip)
+        .max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX)
+}
+
+#[tonic::async_trait]
+impl TraceService for OtlpTraces {
+    async fn export(
+        &self,
+        request: Request<ExportTraceServiceRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        let result = self.export_inner(request).await;
+        if let Err(e) = &result {
+            self.state.metrics.rejected("otlp_grpc", e.kind.reason());
+        }
+        result.map_err(Status::from)
+    }
+}
+
+impl OtlpTraces {
+    async fn export_inner(
+        &self,
+        request: Request<ExportTraceServiceRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, ApiError> {
+        let headers = request.metadata().clone().into_headers();
+        let tenant = tenant_of(&headers)?;
+        let req = request.into_inner();
+        let bytes = req.encoded_len();
+        let mut decoded =
+            tokio::task::spawn_blocking(move || sightline_ingest::otlp::traces::from_request(req))
+                .await
+                .map_err(|e| ApiError::internal(format!("decoder task: {e}")))?;
+        traces_in::store_spans(&self.state, tenant, "otlp_grpc", &mut decoded, bytes).await?;
+        let (rejected, message) = (decoded.rejected_spans, decoded.error_message);
+        let partial_success =
+            (rejected > 0 || !message.is_empty()).then_some(ExportTracePartialSuccess {
+                rejected_spans: rejected,
+                error_message: message,
+            });
+        Ok(Response::new(ExportTraceServiceResponse {
             partial_success,
         }))
     }

@@ -14,6 +14,7 @@ pub mod params;
 pub mod prom;
 pub mod source;
 pub mod tail;
+pub mod traces_in;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -62,6 +63,8 @@ pub struct AppState {
     pub metrics: ApiMetrics,
     pub limits: Limits,
     pub tail: tail::TailHub,
+    /// RED metrics of the spans stored, written to the TSDB by the server's flush task.
+    pub span_metrics: sightline_ingest::span_metrics::SpanMetrics,
     scraper: OnceLock<sightline_scrape::ScrapeManager>,
 }
 
@@ -78,6 +81,7 @@ impl AppState {
             metrics,
             limits,
             tail: tail::TailHub::default(),
+            span_metrics: Default::default(),
             scraper: OnceLock::new(),
         }
     }
@@ -147,6 +151,8 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/logs", post(logs_in::otlp_http))
         .route("/api/v1/logs", post(logs_in::ndjson))
         .route("/v1/metrics", post(metrics_in::otlp_http))
+        .route("/v1/traces", post(traces_in::otlp_http))
+        .route("/api/v2/spans", post(traces_in::zipkin))
         .route("/api/v1/write", post(metrics_in::remote_write))
         .route(
             "/api/v1/import/prometheus",

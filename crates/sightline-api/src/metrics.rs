@@ -34,6 +34,7 @@ pub struct ApiMetrics {
     pub received_records: Family<ReceivedLabels, Counter<u64, AtomicU64>>,
     pub received_bytes: Family<ReceivedLabels, Counter<u64, AtomicU64>>,
     pub rejected_requests: Family<RejectedLabels, Counter>,
+    pub rejected_records: Family<ReceivedLabels, Counter<u64, AtomicU64>>,
     pub query_seconds: Family<QueryLabels, Histogram, fn() -> Histogram>,
 }
 
@@ -43,6 +44,7 @@ impl Default for ApiMetrics {
             received_records: Family::default(),
             received_bytes: Family::default(),
             rejected_requests: Family::default(),
+            rejected_records: Family::default(),
             query_seconds: Family::new_with_constructor(query_histogram),
         }
     }
@@ -66,6 +68,11 @@ impl ApiMetrics {
             "Requests refused, by protocol and reason",
             self.rejected_requests.clone(),
         );
+        r.register(
+            "sightline_rejected_records",
+            "Records refused one by one in an accepted request (OTLP partial success), by signal and protocol",
+            self.rejected_records.clone(),
+        );
         r.register_with_unit(
             "sightline_query_duration",
             "Time to answer a query, by endpoint",
@@ -78,6 +85,12 @@ impl ApiMetrics {
         let l = ReceivedLabels { signal, protocol };
         self.received_records.get_or_create(&l).inc_by(records);
         self.received_bytes.get_or_create(&l).inc_by(bytes);
+    }
+
+    pub fn rejected_records(&self, signal: &'static str, protocol: &'static str, records: u64) {
+        self.rejected_records
+            .get_or_create(&ReceivedLabels { signal, protocol })
+            .inc_by(records);
     }
 
     pub fn rejected(&self, protocol: &'static str, reason: &'static str) {

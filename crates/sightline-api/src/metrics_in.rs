@@ -139,28 +139,13 @@ fn otlp_response(json: bool, rejected: i64, message: String) -> Response {
     use opentelemetry_proto::tonic::collector::metrics::v1::{
         ExportMetricsPartialSuccess, ExportMetricsServiceResponse,
     };
-    let partial = (rejected > 0 || !message.is_empty()).then_some(ExportMetricsPartialSuccess {
+    let partial = (rejected > 0 || !message.is_empty()).then(|| ExportMetricsPartialSuccess {
         rejected_data_points: rejected,
-        error_message: message,
+        error_message: message.clone(),
     });
-    if json {
-        let body = match &partial {
-            Some(p) => serde_json::json!({"partialSuccess": {
-                "rejectedDataPoints": p.rejected_data_points.to_string(),
-                "errorMessage": p.error_message,
-            }}),
-            None => serde_json::json!({}),
-        };
-        (
-            [(header::CONTENT_TYPE, "application/json")],
-            body.to_string(),
-        )
-            .into_response()
-    } else {
-        let body = ExportMetricsServiceResponse {
-            partial_success: partial,
-        }
-        .encode_to_vec();
-        ([(header::CONTENT_TYPE, "application/x-protobuf")], body).into_response()
+    let protobuf = ExportMetricsServiceResponse {
+        partial_success: partial,
     }
+    .encode_to_vec();
+    crate::body::otlp_export_response(json, "rejectedDataPoints", rejected, &message, protobuf)
 }

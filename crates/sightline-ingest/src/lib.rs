@@ -48,6 +48,7 @@ pub mod ndjson;
 pub mod otlp;
 pub mod prom_text;
 pub mod remote_write;
+pub mod span_metrics;
 pub mod zipkin;
 
 pub use error::{ErrorKind, IngestError, RecordError};

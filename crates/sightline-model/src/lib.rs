@@ -26,7 +26,7 @@ pub use metric::{
 };
 pub use span::{
     AttrValue, Span, SpanBatch, SpanEvent, SpanId, SpanKind, SpanLink, SpanStatus, StatusCode,
-    TraceId,
+    TraceId, TraceQuery,
 };
 pub use tenant::TenantId;
 

@@ -114,7 +114,9 @@ pub fn find_attribute<'a>(
 }
 
 /// What a span represents, as OpenTelemetry's `SpanKind`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub enum SpanKind {
     #[default]
     Unspecified,
@@ -281,6 +283,106 @@ fn write_nested(f: &mut fmt::Formatter<'_>, value: &AttrValue) -> fmt::Result {
 pub struct SpanBatch {
     pub tenant: TenantId,
     pub spans: Vec<Span>,
+}
+
+/// A trace search, as Jaeger's `/api/traces` asks it: traces with at least one span that
+/// matches every condition given.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraceQuery {
+    pub tenant: TenantId,
+    /// The span's service.
+    pub service: Option<String>,
+    /// The span's name.
+    pub operation: Option<String>,
+    /// `key=value` pairs a span must all carry, among its attributes or its resource's,
+    /// compared as text ([`AttrValue`]'s `Display`). Jaeger's synthetic tags are understood
+    /// too: `error=true`, `span.kind=server`, `otel.status_code=ERROR`.
+    pub tags: Vec<(String, String)>,
+    pub min_duration_ns: Option<i64>,
+    pub max_duration_ns: Option<i64>,
+    /// The span's status.
+    pub status: Option<StatusCode>,
+    /// The span starts in `[start_ns, end_ns)`.
+    pub start_ns: i64,
+    pub end_ns: i64,
+    /// Most traces returned: the ones with the latest matching spans.
+    pub limit: usize,
+}
+
+impl TraceQuery {
+    /// A query of every span of `tenant` in `[start_ns, end_ns)`, at most `limit` traces.
+    pub fn new(tenant: TenantId, start_ns: i64, end_ns: i64, limit: usize) -> Self {
+        Self {
+            tenant,
+            service: None,
+            operation: None,
+            tags: Vec::new(),
+            min_duration_ns: None,
+            max_duration_ns: None,
+            status: None,
+            start_ns,
+            end_ns,
+            limit,
+        }
+    }
+
+    /// Whether `span` matches every condition.
+    pub fn matches(&self, span: &Span) -> bool {
+        self.matches_summary(
+            &span.service,
+            &span.name,
+            span.start_ns,
+            span.duration_ns(),
+            span.status.code,
+        ) && self.tags.iter().all(|(k, v)| span_has_tag(span, k, v))
+    }
+
+    /// Whether a span with these fields may match: every condition but the tags.
+    pub fn matches_summary(
+        &self,
+        service: &str,
+        name: &str,
+        start_ns: i64,
+        duration_ns: i64,
+        status: StatusCode,
+    ) -> bool {
+        self.service.as_deref().is_none_or(|s| s == service)
+            && self.operation.as_deref().is_none_or(|o| o == name)
+            && start_ns >= self.start_ns
+            && start_ns < self.end_ns
+            && self.min_duration_ns.is_none_or(|d| duration_ns >= d)
+            && self.max_duration_ns.is_none_or(|d| duration_ns <= d)
+            && self.status.is_none_or(|s| s == status)
+    }
+}
+
+/// Whether `span` carries tag `key` with text `value`: an attribute, a resource attribute,
+/// or one of Jaeger's synthetic tags (`error`, `span.kind`, `otel.status_code`,
+/// `otel.status_description`).
+pub fn span_has_tag(span: &Span, key: &str, value: &str) -> bool {
+    let attr = |attrs: &[(String, AttrValue)]| {
+        attrs
+            .iter()
+            .any(|(k, v)| k == key && attr_text_eq(v, value))
+    };
+    if attr(&span.attributes) || attr(&span.resource) {
+        return true;
+    }
+    match key {
+        "error" => (value == "true") == span.is_error(),
+        "span.kind" => span.kind.as_str() == value,
+        "otel.status_code" => span.status.code.as_str().eq_ignore_ascii_case(value),
+        "otel.status_description" => span.status.message == value,
+        _ => false,
+    }
+}
+
+/// Whether `v` reads as `text`, without allocating for the common string case.
+fn attr_text_eq(v: &AttrValue, text: &str) -> bool {
+    match v {
+        AttrValue::String(s) => s == text,
+        other => other.to_string() == text,
+    }
 }
 
 /// `bytes` as lowercase hex.

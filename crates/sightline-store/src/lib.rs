@@ -19,6 +19,7 @@ pub mod logs;
 pub mod metrics;
 pub mod object;
 pub mod segment;
+pub mod traces;
 pub mod tsdb;
 pub mod wal;
 
@@ -32,9 +33,10 @@ use tokio::sync::Mutex;
 pub use error::StoreError;
 pub use metrics::StoreMetrics;
 
-use sightline_model::{LogBatch, MetricBatch};
+use sightline_model::{LogBatch, MetricBatch, SpanBatch};
 
 use crate::logs::LogStore;
+use crate::traces::TraceStore;
 use crate::tsdb::Tsdb;
 use crate::wal::{RecordType, Wal};
 
@@ -87,6 +89,7 @@ pub struct Store {
     objects: object::Objects,
     logs: LogStore,
     tsdb: Tsdb,
+    traces: TraceStore,
     flush_lock: Mutex<Instant>,
     started: AtomicBool,
     /// Woken after every flush attempt, for appends waiting for head room.
@@ -116,10 +119,13 @@ impl Store {
         logs.load_segments(checkpoint).await?;
         let tsdb = Tsdb::new(objects.clone(), metrics.clone());
         tsdb.load_segments(checkpoint).await?;
+        let traces = TraceStore::new(objects.clone(), metrics.clone());
+        traces.load_segments(checkpoint).await?;
         let wal_dir = wal::wal_dir(&config.data_dir);
         std::fs::create_dir_all(&wal_dir).map_err(|e| StoreError::io("create wal dir", e))?;
         let state = logs.state();
         let tsdb_state = tsdb.state();
+        let traces_state = traces.state();
         let replay = {
             let wal_dir = wal_dir.clone();
             tokio::task::spawn_blocking(move || {
@@ -131,6 +137,10 @@ impl Store {
                         RecordType::Metrics => {
                             Tsdb::apply(&tsdb_state, &tsdb::decode_wal_batch(&rec.payload)?)
                         }
+                        RecordType::Spans => TraceStore::apply(
+                            &traces_state,
+                            &traces::decode_wal_batch(&rec.payload)?,
+                        ),
                     }
                     Ok(())
                 })
@@ -145,7 +155,9 @@ impl Store {
         let stats = OpenStats {
             checkpoint,
             replay,
-            segments: logs.read().segments.len() + tsdb.read().segments.len(),
+            segments: logs.read().segments.len()
+                + tsdb.read().segments.len()
+                + traces.read().segments.len(),
         };
         let store = Arc::new(Self {
             config,
@@ -153,6 +165,7 @@ impl Store {
             objects,
             logs,
             tsdb,
+            traces,
             flush_lock: Mutex::new(Instant::now()),
             started: AtomicBool::new(true),
             flushed: tokio::sync::Notify::new(),
@@ -178,15 +191,20 @@ impl Store {
         &self.tsdb
     }
 
+    pub fn traces(&self) -> &TraceStore {
+        &self.traces
+    }
+
     fn head_bytes(&self) -> usize {
-        self.logs.head_bytes() + self.tsdb.head_bytes()
+        self.logs.head_bytes() + self.tsdb.head_bytes() + self.traces.head_bytes()
     }
 
     fn update_gauges(&self) {
         let (ls, lb) = self.logs.segment_totals();
         let (ms, mb) = self.tsdb.segment_totals();
-        self.metrics.segments.set((ls + ms) as i64);
-        self.metrics.segment_bytes.set((lb + mb) as i64);
+        let (ts, tb) = self.traces.segment_totals();
+        self.metrics.segments.set((ls + ms + ts) as i64);
+        self.metrics.segment_bytes.set((lb + mb + tb) as i64);
         self.metrics.head_bytes.set(self.head_bytes() as i64);
     }
 
@@ -243,6 +261,27 @@ impl Store {
             .await;
         // The batch is freed here, on the caller's task, not on the WAL thread that every
         // write waits for.
+        drop(batch);
+        result
+    }
+
+    /// Appends a batch of spans; resolves once it is durable and searchable.
+    pub async fn append_spans(&self, batch: Arc<SpanBatch>) -> Result<(), StoreError> {
+        if batch.spans.is_empty() {
+            return Ok(());
+        }
+        self.wait_for_head_room().await?;
+        let payload = traces::encode_wal_batch(&batch)?;
+        let state = self.traces.state();
+        let applied = batch.clone();
+        let result = self
+            .wal
+            .append(
+                RecordType::Spans,
+                payload,
+                Box::new(move || TraceStore::apply(&state, &applied)),
+            )
+            .await;
         drop(batch);
         result
     }
@@ -304,19 +343,22 @@ impl Store {
     async fn flush_locked(&self) -> Result<(), StoreError> {
         let logs_pending =
             !self.logs.read().active.is_empty() || !self.logs.read().frozen.is_empty();
-        if !logs_pending && !self.tsdb.has_unflushed() {
+        if !logs_pending && !self.tsdb.has_unflushed() && !self.traces.has_unflushed() {
             return Ok(());
         }
         let (state, tsdb_state) = (self.logs.state(), self.tsdb.state());
+        let traces_state = self.traces.state();
         let sealed = self
             .wal
             .rotate(Box::new(move |seq| {
                 LogStore::freeze(&state, seq);
                 Tsdb::freeze(&tsdb_state, seq);
+                TraceStore::freeze(&traces_state, seq);
             }))
             .await?;
         self.logs.flush_frozen().await?;
         self.tsdb.flush_frozen().await?;
+        self.traces.flush_frozen().await?;
         checkpoint::write(&self.config.data_dir, sealed)?;
         wal::remove_through(&wal::wal_dir(&self.config.data_dir), sealed)?;
         Ok(())
@@ -329,7 +371,9 @@ impl Store {
             self.config.compact_small_bytes,
             self.config.compact_input_bytes_max,
         );
-        let merges = self.logs.compact(small, max).await? + self.tsdb.compact(small, max).await?;
+        let merges = self.logs.compact(small, max).await?
+            + self.tsdb.compact(small, max).await?
+            + self.traces.compact(small, max).await?;
         self.tsdb.prune_labels();
         self.update_gauges();
         Ok(merges)
@@ -341,7 +385,8 @@ impl Store {
         let cutoff = sightline_model::now_ns()
             - i64::try_from(self.config.retention.as_nanos()).unwrap_or(i64::MAX);
         let deleted = self.logs.apply_retention(cutoff).await?
-            + self.tsdb.apply_retention(cutoff / 1_000_000).await?;
+            + self.tsdb.apply_retention(cutoff / 1_000_000).await?
+            + self.traces.apply_retention(cutoff).await?;
         self.tsdb.prune_labels();
         self.update_gauges();
         Ok(deleted)

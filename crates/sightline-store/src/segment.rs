@@ -7,6 +7,7 @@
 pub mod bloom;
 pub mod logs;
 pub mod metrics;
+pub mod traces;
 
 use object_store::path::Path as ObjectPath;
 

@@ -53,6 +53,8 @@ pub enum RecordType {
     Logs = 1,
     /// A postcard-encoded `MetricBatch` (see `tsdb::WalBatchRef`).
     Metrics = 2,
+    /// A postcard-encoded `SpanBatch` (see `traces::WalBatchRef`).
+    Spans = 3,
 }
 
 impl RecordType {
@@ -60,6 +62,7 @@ impl RecordType {
         match b {
             1 => Some(Self::Logs),
             2 => Some(Self::Metrics),
+            3 => Some(Self::Spans),
             _ => None,
         }
     }

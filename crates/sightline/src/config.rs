@@ -31,6 +31,16 @@ pub struct FileConfig {
     /// Prometheus' `scrape_configs`, in its own format.
     #[serde(default)]
     pub scrape_configs: Vec<sightline_scrape::ScrapeConfig>,
+    /// RED metrics derived from spans.
+    #[serde(default)]
+    pub span_metrics: SpanMetricsConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpanMetricsConfig {
+    /// How often the span metrics are written as samples, e.g. `15s` (the default).
+    pub flush_interval: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -91,6 +101,10 @@ impl FileConfig {
         for (key, v) in [
             ("storage.retention", &self.storage.retention),
             ("storage.flush_interval", &self.storage.flush_interval),
+            (
+                "span_metrics.flush_interval",
+                &self.span_metrics.flush_interval,
+            ),
         ] {
             if let Some(v) = v {
                 parse_duration(v).with_context(|| key.to_string())?;
@@ -125,6 +139,23 @@ impl FileConfig {
             .map(parse_duration)
             .transpose()
             .context("storage.flush_interval")
+    }
+
+    /// How often span metrics are written; 15 s unless set.
+    pub fn span_metrics_interval(&self) -> Result<Duration> {
+        let every = self
+            .span_metrics
+            .flush_interval
+            .as_deref()
+            .map(parse_duration)
+            .transpose()
+            .context("span_metrics.flush_interval")?
+            .unwrap_or(Duration::from_secs(15));
+        anyhow::ensure!(
+            !every.is_zero(),
+            "span_metrics.flush_interval: must be more than 0"
+        );
+        Ok(every)
     }
 }
 

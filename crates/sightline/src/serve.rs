@@ -121,11 +121,13 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         let mut stop = stop_rx.clone();
         let service = sightline_api::grpc::logs_service(state.clone());
         let metrics_service = sightline_api::grpc::metrics_service(state.clone());
+        let trace_service = sightline_api::grpc::trace_service(state.clone());
         let incoming = tonic::transport::server::TcpIncoming::from(grpc);
         tokio::spawn(async move {
             tonic::transport::Server::builder()
                 .add_service(service)
                 .add_service(metrics_service)
+                .add_service(trace_service)
                 .serve_with_incoming_shutdown(incoming, async move {
                     let _ = stop.wait_for(|s| *s).await;
                 })
@@ -133,6 +135,12 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         })
     };
     let background = tokio::spawn(background_loop(store.clone(), stop_rx.clone()));
+    let span_metrics = tokio::spawn(span_metrics_loop(
+        state.clone(),
+        store.clone(),
+        file.span_metrics_interval()?,
+        stop_rx.clone(),
+    ));
     let scraper = start_scraping(&file, &store).await?;
     if let Some(m) = &scraper {
         state.set_scraper(m.clone());
@@ -151,6 +159,8 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         .context("grpc server task")?
         .context("grpc server")?;
     let _ = background.await;
+    let _ = span_metrics.await;
+    write_span_metrics(&state, &store).await;
     if let Some(m) = scraper {
         // Writes the staleness markers of every target before the final flush.
         m.stop().await;
@@ -188,6 +198,32 @@ async fn start_scraping(
     .context("start scraping")?;
     tracing::info!(jobs = file.scrape_configs.len(), "scraping");
     Ok(Some(manager))
+}
+
+/// Writes the span metrics as samples every `every`.
+async fn span_metrics_loop(
+    state: Arc<AppState>,
+    store: Arc<Store>,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tick.tick() => write_span_metrics(&state, &store).await,
+        }
+    }
+}
+
+async fn write_span_metrics(state: &AppState, store: &Store) {
+    let now_ms = sightline_model::now_ns() / 1_000_000;
+    for batch in state.span_metrics.snapshot(now_ms) {
+        if let Err(e) = store.append_metrics(Arc::new(batch)).await {
+            tracing::warn!(error = %e, "writing span metrics failed");
+        }
+    }
 }
 
 async fn background_loop(store: Arc<Store>, mut stop: watch::Receiver<bool>) {
