@@ -3,9 +3,11 @@
 //! shape the caller's tools expect (Loki, Prometheus, OTLP, Elasticsearch).
 
 pub mod body;
+pub mod debug;
 pub mod error;
 pub mod grpc;
 pub mod health;
+pub mod jaeger;
 pub mod logs_in;
 pub mod loki;
 pub mod metrics;
@@ -189,7 +191,9 @@ pub fn router(state: SharedState) -> Router {
         )
         .route("/api/v1/status/buildinfo", get(prom::buildinfo))
         .route("/api/v1/targets", get(prom::targets))
+        .route("/api/v1/debug/{id}", get(debug::debug))
         .route("/ready", get(health::ready))
+        .merge(jaeger::routes())
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }

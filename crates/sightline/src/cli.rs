@@ -26,6 +26,12 @@ pub enum Command {
     /// Query metrics with PromQL.
     #[command(subcommand)]
     Metrics(MetricsCommand),
+    /// Get a trace as a waterfall, or search traces.
+    #[command(subcommand)]
+    Traces(TracesCommand),
+    /// Everything about one request: its trace, its log lines across services, the errors
+    /// first, and the span metrics of the endpoints it touched.
+    Debug(DebugArgs),
     /// Bulk-load data into a running server.
     #[command(subcommand)]
     Import(ImportCommand),
@@ -143,6 +149,63 @@ pub struct MetricsQueryArgs {
     /// Step of a range query (default: the range / 60).
     #[arg(long)]
     pub step: Option<String>,
+    /// Print the raw JSON response.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TracesCommand {
+    /// Print a trace as a waterfall: spans as an indented tree with durations.
+    Get(TracesGetArgs),
+    /// Find traces by service, operation, tags and duration.
+    Search(TracesSearchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TracesGetArgs {
+    /// The trace id (hex).
+    pub id: String,
+    /// Print the raw JSON response.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct TracesSearchArgs {
+    #[arg(long)]
+    pub service: Option<String>,
+    #[arg(long)]
+    pub operation: Option<String>,
+    /// A span tag, key=value; repeat for more.
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// e.g. 100ms.
+    #[arg(long)]
+    pub min_duration: Option<String>,
+    #[arg(long)]
+    pub max_duration: Option<String>,
+    /// How far back to look.
+    #[arg(long, default_value = "1h")]
+    pub since: String,
+    /// Most traces.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Print the raw JSON response.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct DebugArgs {
+    /// A trace id or a request id.
+    pub id: String,
     /// Print the raw JSON response.
     #[arg(long)]
     pub json: bool,

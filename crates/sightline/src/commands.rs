@@ -4,11 +4,13 @@ mod import;
 mod inspect;
 mod logs;
 mod metrics;
+mod traces;
 
 use anyhow::Result;
 
 use crate::cli::{
     CheckCommand, Cli, Command, ImportCommand, InspectCommand, LogsCommand, MetricsCommand,
+    TracesCommand,
 };
 
 pub async fn run(cli: Cli) -> Result<()> {
@@ -17,6 +19,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Logs(LogsCommand::Query(args)) => logs::query(args).await,
         Command::Logs(LogsCommand::Tail(args)) => logs::tail(args).await,
         Command::Metrics(MetricsCommand::Query(args)) => metrics::query(args).await,
+        Command::Traces(TracesCommand::Get(args)) => traces::get(args).await,
+        Command::Traces(TracesCommand::Search(args)) => traces::search(args).await,
+        Command::Debug(args) => traces::debug(args).await,
         Command::Import(ImportCommand::Logs(args)) => import::logs(args).await,
         Command::Import(ImportCommand::Prometheus(args)) => import::prometheus(args).await,
         Command::Inspect(InspectCommand::Segment { file }) => inspect::segment(&file),
