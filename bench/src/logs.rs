@@ -25,13 +25,13 @@ use reqwest::blocking::Client;
 use batches::Batches;
 pub use batches::Via;
 use generate::{Generator, write_ndjson};
-use report::{LogsReport, Setting, Stored};
+use report::{LogsReport, Setting};
 
 use crate::clock::{date_utc, now_ns};
 use crate::ingest::{self, Batches as _, Source};
 use crate::procfs;
 use crate::report::{git_commit, print_and_append, version_of};
-use crate::server::{self, Server};
+use crate::server::{self, Server, Stored};
 use crate::{GenerateArgs, LogsArgs};
 
 /// The lines' timestamps span this, ending when the run starts.
@@ -222,7 +222,7 @@ fn measure(
         cpu_after - cpu_before
     );
     let stopped = first.stop(ticks)?;
-    let stored_after_shutdown = stored(&data_dir)?;
+    let stored_after_shutdown = Stored::measure(&data_dir)?;
     ensure!(
         stored_after_shutdown.segment_bytes > 0,
         "no segment bytes in {} after the shutdown flush",
@@ -237,7 +237,7 @@ fn measure(
         startup_restart.as_secs_f64() * 1e3
     );
     let settle_s = second.wait_idle(ticks, Duration::from_secs(args.settle_timeout_s))?;
-    let stored_settled = stored(&data_dir)?;
+    let stored_settled = Stored::measure(&data_dir)?;
     if let Ok(m) = server::scrape_metrics(http, &second.base) {
         eprintln!(
             "settled after {settle_s:.1} s: {} segments, {} compactions",
@@ -285,15 +285,5 @@ fn measure(
         stored_settled,
         queries,
         ingest,
-    })
-}
-
-fn stored(data_dir: &Path) -> Result<Stored> {
-    let (segment_bytes, segment_files) = procfs::dir_bytes_and_files(&data_dir.join("segments"))?;
-    let (wal_bytes, _) = procfs::dir_bytes_and_files(&data_dir.join("wal"))?;
-    Ok(Stored {
-        segment_bytes,
-        segment_files,
-        wal_bytes,
     })
 }

@@ -10,10 +10,12 @@ mod clock;
 mod ingest;
 mod logs;
 mod metrics;
+mod otlp;
 mod procfs;
 mod report;
 mod rng;
 mod server;
+mod traces;
 
 use std::path::PathBuf;
 
@@ -41,6 +43,9 @@ enum Command {
     /// Feed the same TSBS-style devops samples by remote write to Sightline, Prometheus and
     /// VictoriaMetrics in turn; compare ingest CPU, bytes per sample, RSS and range queries.
     Metrics(MetricsArgs),
+    /// Ingest generated distributed traces by OTLP/HTTP, then measure storage, restart, and
+    /// Jaeger's trace-by-id and search latencies.
+    Traces(TracesArgs),
 }
 
 #[derive(Args, Debug)]
@@ -160,6 +165,48 @@ pub struct MetricsArgs {
     pub settle_timeout_s: u64,
 }
 
+#[derive(Args, Debug)]
+pub struct TracesArgs {
+    /// How many spans to generate and send (in traces of 5 to 50 spans).
+    #[arg(long, default_value_t = 10_000_000)]
+    pub spans: u64,
+    /// The server binary (build it with `cargo build --release -p sightline`).
+    #[arg(long, default_value = "target/release/sightline")]
+    pub server_bin: PathBuf,
+    /// Append the report, as a Markdown section, to this file (e.g. docs/benchmarks.md).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Concurrent client threads sending requests.
+    #[arg(long, default_value_t = 4)]
+    pub clients: usize,
+    /// Spans a request (whole traces, so a few more).
+    #[arg(long, default_value_t = 5_000)]
+    pub batch_spans: u64,
+    /// The generator's seed: the same seed gives the same traces (timestamps aside).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Trace-by-id requests, for random generated traces.
+    #[arg(long, default_value_t = 1_000)]
+    pub lookups: u64,
+    /// Runs of the search.
+    #[arg(long, default_value_t = 20)]
+    pub search_runs: usize,
+    /// Build every request body before timing when they fit in this many MiB; otherwise
+    /// the client threads build them as they go.
+    #[arg(long, default_value_t = 6_144)]
+    pub pregenerate_max_mib: u64,
+    /// Where to create the temporary data directory (default: the system's temp dir).
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+    /// Keep the data directory and the server logs afterwards.
+    #[arg(long)]
+    pub keep_data: bool,
+    /// Longest wait, after ingest and after the restart, for the server's background work
+    /// to settle.
+    #[arg(long, default_value_t = 600)]
+    pub settle_timeout_s: u64,
+}
+
 /// `10s`, `5m`, `2h`, `1d` (or a sum such as `1h30m`) in milliseconds.
 fn parse_duration_ms(text: &str) -> Result<i64, String> {
     let mut total = 0i64;
@@ -196,6 +243,7 @@ fn main() -> std::process::ExitCode {
         Command::Logs(args) => logs::run(&args),
         Command::Generate(args) => logs::print_lines(&args).map(|()| true),
         Command::Metrics(args) => metrics::run(&args),
+        Command::Traces(args) => traces::run(&args),
     };
     match outcome {
         Ok(true) => std::process::ExitCode::SUCCESS,

@@ -36,4 +36,27 @@ impl Rng {
     pub fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
+
+    /// A standard normal deviate (Box-Muller), for log-normal durations.
+    pub fn normal(&mut self) -> f64 {
+        let u1 = 1.0 - self.unit(); // in (0, 1]: ln is finite
+        let u2 = self.unit();
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+
+    /// A random UUID v4 in its usual text form.
+    pub fn uuid_v4(&mut self) -> String {
+        let hi = self.next_u64();
+        let lo = self.next_u64();
+        let hi = (hi & !0xf000) | 0x4000; // version 4
+        let lo = (lo & !(0b11 << 62)) | (0b10 << 62); // RFC 4122 variant
+        format!(
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            hi >> 32,
+            (hi >> 16) & 0xffff,
+            hi & 0xffff,
+            lo >> 48,
+            lo & 0xffff_ffff_ffff
+        )
+    }
 }

@@ -43,6 +43,27 @@ pub struct Server {
     pub log_path: PathBuf,
 }
 
+/// What a Sightline data directory holds at one moment.
+pub struct Stored {
+    pub segment_bytes: u64,
+    pub segment_files: u64,
+    pub wal_bytes: u64,
+}
+
+impl Stored {
+    /// Measures `data_dir/segments` and `data_dir/wal`.
+    pub fn measure(data_dir: &Path) -> Result<Stored> {
+        let (segment_bytes, segment_files) =
+            procfs::dir_bytes_and_files(&data_dir.join("segments"))?;
+        let (wal_bytes, _) = procfs::dir_bytes_and_files(&data_dir.join("wal"))?;
+        Ok(Stored {
+            segment_bytes,
+            segment_files,
+            wal_bytes,
+        })
+    }
+}
+
 /// What a SIGTERM shutdown cost.
 pub struct Stopped {
     pub seconds: f64,
@@ -251,16 +272,20 @@ pub fn free_loopback_addr() -> Result<String> {
         .to_string())
 }
 
-/// Scrapes `/metrics` into `(name, value)` pairs of the series without labels.
-pub fn scrape_metrics(http: &Client, base: &str) -> Result<Vec<(String, f64)>> {
-    let text = http
-        .get(format!("{base}/metrics"))
+/// The text `/metrics` answers.
+fn metrics_text(http: &Client, base: &str) -> Result<String> {
+    http.get(format!("{base}/metrics"))
         .send()
         .context("GET /metrics")?
         .error_for_status()
         .context("GET /metrics")?
         .text()
-        .context("read /metrics")?;
+        .context("read /metrics")
+}
+
+/// Scrapes `/metrics` into `(name, value)` pairs of the series without labels.
+pub fn scrape_metrics(http: &Client, base: &str) -> Result<Vec<(String, f64)>> {
+    let text = metrics_text(http, base)?;
     Ok(text
         .lines()
         .filter(|l| !l.starts_with('#') && !l.contains('{'))
@@ -269,6 +294,20 @@ pub fn scrape_metrics(http: &Client, base: &str) -> Result<Vec<(String, f64)>> {
             Some((it.next()?.to_string(), it.next()?.parse().ok()?))
         })
         .collect())
+}
+
+/// The sum over the series of metric `name` whose labels contain `label` (e.g.
+/// `signal="traces"`), scraped from `/metrics`.
+pub fn scrape_sum(http: &Client, base: &str, name: &str, label: &str) -> Result<f64> {
+    let text = metrics_text(http, base)?;
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let labels = series.strip_prefix(name)?.strip_prefix('{')?;
+            labels.contains(label).then(|| value.parse::<f64>().ok())?
+        })
+        .fold(0.0, |sum, v| sum + v))
 }
 
 /// The value of one metric from [`scrape_metrics`].

@@ -265,7 +265,7 @@ impl Generator {
             1 + ((user_hash >> 24) & 0xff) % 254
         );
         let session_id = format!("sess-{:012x}", (user_hash >> 16) & 0xffff_ffff_ffff);
-        let request_id = uuid_v4(&mut request_rng);
+        let request_id = request_rng.uuid_v4();
         let message = templates::fill(template.text, &mut rng, user_id, &ip_address);
         // Mostly fast, with a long tail: 1 ms .. ~5 s.
         let duration_us = 200 + rng.below(1_000) * (1 + rng.skewed(5_000));
@@ -388,21 +388,6 @@ pub fn write_rfc3339_micros(ns: i64, out: &mut Vec<u8>) {
         )
         .as_bytes(),
     );
-}
-
-fn uuid_v4(rng: &mut Rng) -> String {
-    let hi = rng.next_u64();
-    let lo = rng.next_u64();
-    let hi = (hi & !0xf000) | 0x4000; // version 4
-    let lo = (lo & !(0b11 << 62)) | (0b10 << 62); // RFC 4122 variant
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        hi >> 32,
-        (hi >> 16) & 0xffff,
-        hi & 0xffff,
-        lo >> 48,
-        lo & 0xffff_ffff_ffff
-    )
 }
 
 #[cfg(test)]

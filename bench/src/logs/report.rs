@@ -10,6 +10,7 @@ use super::query::QueryResult;
 use crate::ingest::IngestResult;
 use crate::procfs::Machine;
 use crate::report::{machine_text, mb, mib, opt_ms, percentile, thousands};
+use crate::server::Stored;
 
 /// The targets, for 10 million lines through NDJSON.
 pub const TARGET_LINES_PER_CPU_SECOND: f64 = 250_000.0;
@@ -35,13 +36,6 @@ pub struct Setting {
     pub pregenerated: bool,
     pub seed: u64,
     pub lines_per_request: u64,
-}
-
-/// Storage figures at one moment.
-pub struct Stored {
-    pub segment_bytes: u64,
-    pub segment_files: u64,
-    pub wal_bytes: u64,
 }
 
 pub struct LogsReport {
