@@ -4,7 +4,8 @@
 //! looked for in the logs' structured metadata (`request_id`) and in span attributes
 //! (`request_id`, `http.request_id`), and the trace ids the matches carry lead to the trace.
 //! The answer holds:
-//! - `trace`: the trace in Jaeger's JSON (as `/api/traces/{id}`), or null;
+//! - `trace`: the trace in Jaeger's JSON (as `/api/traces/{id}`), or null when its spans
+//!   are not held (a trace id still finds the log lines that carry it);
 //! - `errors`: its failed spans, earliest first, with the exception each recorded;
 //! - `logs`: every log line, of any service, whose `trace_id` is the trace's or whose
 //!   `request_id` is the id asked, oldest first, within the trace's time (widened by
@@ -84,15 +85,19 @@ async fn lookup(st: &SharedState, tenant: TenantId, id: &str, p: &Params) -> Api
 
     let mut trace_id: Option<TraceId> = None;
     let mut spans = Vec::new();
+    let mut logs = Vec::new();
     if let Some(tid) = parse_trace_id_hex(id).filter(|_| id.len() >= 16) {
         spans = store.traces().trace(&tenant, &tid).await?;
-        if !spans.is_empty() {
+        if spans.is_empty() {
+            // A trace whose spans we do not hold (sampled out, not arrived yet): its logs.
+            logs = log_lines(st, &tenant, "trace_id", &hex_lower(&tid), start, end).await?;
+        }
+        if !spans.is_empty() || !logs.is_empty() {
             trace_id = Some(tid);
         }
     }
-    // Not a trace we hold: a request id, in the logs or in span attributes.
+    // Not a trace we know: a request id, in the logs or in span attributes.
     let request_id = trace_id.is_none().then(|| id.to_owned());
-    let mut logs = Vec::new();
     if let Some(rid) = &request_id {
         logs = log_lines(st, &tenant, "request_id", rid, start, end).await?;
         let from_logs = logs.iter().find_map(|l| {
@@ -106,11 +111,11 @@ async fn lookup(st: &SharedState, tenant: TenantId, id: &str, p: &Params) -> Api
         };
         if let Some(t) = found {
             spans = store.traces().trace(&tenant, &t).await?;
-            trace_id = (!spans.is_empty()).then_some(t);
+            trace_id = Some(t);
         }
     }
     let mut metrics = Vec::new();
-    if let Some(tid) = trace_id {
+    if let Some(tid) = trace_id.filter(|_| !spans.is_empty()) {
         let first = spans.iter().map(|s| s.start_ns).min().unwrap_or(now);
         let last = spans.iter().map(|s| s.end_ns).max().unwrap_or(now);
         let by_trace = log_lines(
@@ -131,7 +136,7 @@ async fn lookup(st: &SharedState, tenant: TenantId, id: &str, p: &Params) -> Api
             "id": id,
             "trace_id": trace_id.map(|t| hex_lower(&t)),
             "request_id": request_id,
-            "trace": trace_id.map(|_| crate::jaeger::trace_json(&spans)),
+            "trace": (!spans.is_empty()).then(|| crate::jaeger::trace_json(&spans)),
             "errors": error_spans(&spans),
             "logs": logs,
             "metrics": metrics,

@@ -26,6 +26,37 @@ use crate::{ApiError, SharedState, logs_in, metrics_in, tenant_of, traces_in};
 /// Largest gRPC message accepted, decoded.
 pub const GRPC_MESSAGE_BYTES_MAX: usize = 64 << 20;
 
+/// The gRPC response of a service, as tonic's server sends it.
+type GrpcResponse = axum::http::Response<tonic::body::Body>;
+
+/// A layer for the gRPC server: tonic's protobuf codec answers a request whose body is not a
+/// valid message with `INTERNAL` before any handler runs, but the caller sent bad data, so
+/// the answer becomes `INVALID_ARGUMENT` (what the HTTP routes say with a 400), with
+/// tonic's message naming the problem kept.
+pub fn bad_protobuf_layer() -> tower::util::MapResponseLayer<fn(GrpcResponse) -> GrpcResponse> {
+    tower::util::MapResponseLayer::new(bad_protobuf_is_invalid_argument)
+}
+
+fn bad_protobuf_is_invalid_argument(mut resp: GrpcResponse) -> GrpcResponse {
+    let headers = resp.headers_mut();
+    let internal = headers.get("grpc-status").is_some_and(|v| v == "13");
+    // grpc-message is percent-encoded.
+    let decode_error = headers
+        .get("grpc-message")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|m| {
+            m.replace("%20", " ")
+                .starts_with("failed to decode Protobuf message")
+        });
+    if internal && decode_error {
+        let code = i32::from(tonic::Code::InvalidArgument).to_string();
+        if let Ok(v) = axum::http::HeaderValue::from_str(&code) {
+            headers.insert("grpc-status", v);
+        }
+    }
+    resp
+}
+
 pub struct OtlpLogs {
     state: SharedState,
 }

@@ -125,6 +125,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         let incoming = tonic::transport::server::TcpIncoming::from(grpc);
         tokio::spawn(async move {
             tonic::transport::Server::builder()
+                .layer(sightline_api::grpc::bad_protobuf_layer())
                 .add_service(service)
                 .add_service(metrics_service)
                 .add_service(trace_service)
