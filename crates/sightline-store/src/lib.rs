@@ -19,6 +19,7 @@ pub mod logs;
 pub mod metrics;
 pub mod object;
 pub mod segment;
+pub mod signal;
 pub mod traces;
 pub mod tsdb;
 pub mod wal;
@@ -341,9 +342,8 @@ impl Store {
     }
 
     async fn flush_locked(&self) -> Result<(), StoreError> {
-        let logs_pending =
-            !self.logs.read().active.is_empty() || !self.logs.read().frozen.is_empty();
-        if !logs_pending && !self.tsdb.has_unflushed() && !self.traces.has_unflushed() {
+        if !self.logs.has_unflushed() && !self.tsdb.has_unflushed() && !self.traces.has_unflushed()
+        {
             return Ok(());
         }
         let (state, tsdb_state) = (self.logs.state(), self.tsdb.state());

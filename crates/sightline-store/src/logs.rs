@@ -49,19 +49,8 @@ pub struct LoadedSegment {
     pub footer: SegmentFooter,
 }
 
-/// A head frozen by a WAL rotation, waiting to be written as segments.
-pub struct FrozenHead {
-    /// The WAL sequence sealed when it froze: its segments are named `seq-seq`.
-    pub seq: u64,
-    pub head: LogHead,
-}
-
-#[derive(Default)]
-pub struct LogState {
-    pub active: LogHead,
-    pub frozen: Vec<Arc<FrozenHead>>,
-    pub segments: Vec<Arc<LoadedSegment>>,
-}
+pub type FrozenHead = crate::signal::Frozen<LogHead>;
+pub type LogState = crate::signal::SignalState<LogHead, LoadedSegment>;
 
 /// Blocks a query's producer task reads and decodes ahead of the query.
 const PREFETCH_BLOCKS: usize = 4;
@@ -166,10 +155,8 @@ pub fn encode_wal_batch(batch: &LogBatch) -> Result<Vec<u8>, StoreError> {
 }
 
 pub fn decode_wal_batch(payload: &[u8]) -> Result<LogBatch, StoreError> {
-    let b: WalBatch = postcard::from_bytes(payload)
-        .map_err(|e| StoreError::Corrupt(format!("wal logs record: {e}")))?;
-    let tenant = TenantId::new(&b.tenant)
-        .map_err(|e| StoreError::Corrupt(format!("wal logs record: {e}")))?;
+    let (tenant, b) =
+        crate::signal::decode_wal_payload(payload, "logs", |b: &WalBatch| b.tenant.as_str())?;
     Ok(LogBatch {
         tenant,
         records: b.records,
@@ -196,11 +183,11 @@ impl LogStore {
     }
 
     pub fn read(&self) -> RwLockReadGuard<'_, LogState> {
-        self.state.read().unwrap_or_else(|p| p.into_inner())
+        crate::signal::read(&self.state)
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, LogState> {
-        self.state.write().unwrap_or_else(|p| p.into_inner())
+        crate::signal::write(&self.state)
     }
 
     /// Loads the segments found under `logs/`: deletes those above the checkpoint (an
@@ -226,22 +213,22 @@ impl LogStore {
     /// The batch is borrowed: rows are packed copies, and the records are freed by whoever
     /// holds the batch last (the request), not on the WAL thread.
     pub fn apply(state: &RwLock<LogState>, batch: &LogBatch) {
-        let mut st = state.write().unwrap_or_else(|p| p.into_inner());
-        st.active.append(&batch.tenant, &batch.records);
+        crate::signal::write(state)
+            .active
+            .append(&batch.tenant, &batch.records);
     }
 
     /// Freezes the active head as of WAL sequence `seq` (called at a rotation).
     pub fn freeze(state: &RwLock<LogState>, seq: u64) {
-        let mut st = state.write().unwrap_or_else(|p| p.into_inner());
-        if !st.active.is_empty() {
-            let head = std::mem::take(&mut st.active);
-            st.frozen.push(Arc::new(FrozenHead { seq, head }));
-        }
+        crate::signal::write(state).freeze(seq);
     }
 
     pub fn head_bytes(&self) -> usize {
-        let st = self.read();
-        st.active.raw_bytes + st.frozen.iter().map(|f| f.head.raw_bytes).sum::<usize>()
+        self.read().head_bytes()
+    }
+
+    pub fn has_unflushed(&self) -> bool {
+        self.read().has_unflushed()
     }
 
     /// Writes every frozen head as segments, then swaps them in. Stops at the first error,
@@ -267,19 +254,10 @@ impl LogStore {
             };
             let mut new_segments = Vec::new();
             for (tenant, day, bytes) in parts {
-                let id = SegmentId {
-                    signal: SIGNAL,
-                    tenant,
-                    day,
-                    seq_lo: f.seq,
-                    seq_hi: f.seq,
-                };
-                let seg = self.put_segment(id, bytes).await?;
-                new_segments.push(seg);
+                let id = crate::signal::flushed_id(SIGNAL, tenant, day, f.seq);
+                new_segments.push(self.put_segment(id, bytes).await?);
             }
-            let mut st = self.write();
-            st.frozen.retain(|x| !Arc::ptr_eq(x, &f));
-            st.segments.extend(new_segments);
+            self.write().swap_flushed(&f, new_segments);
         }
         Ok(())
     }
@@ -442,7 +420,7 @@ impl LogStore {
         let mut out = IndexStats::default();
         let mut streams: std::collections::HashSet<Labels> = std::collections::HashSet::new();
         let st = self.read();
-        for head in std::iter::once(&st.active).chain(st.frozen.iter().map(|f| &f.head)) {
+        for head in st.heads() {
             head.stats_into(tenant, matchers, start_ns, end_ns, &mut streams, &mut out);
         }
         for s in &st.segments {

@@ -43,18 +43,8 @@ impl crate::segment::Catalogued for LoadedSegment {
     }
 }
 
-/// A head frozen by a WAL rotation, waiting to be written as segments.
-pub struct FrozenHead {
-    pub seq: u64,
-    pub head: TraceHead,
-}
-
-#[derive(Default)]
-pub struct TraceState {
-    pub active: TraceHead,
-    pub frozen: Vec<Arc<FrozenHead>>,
-    pub segments: Vec<Arc<LoadedSegment>>,
-}
+pub type FrozenHead = crate::signal::Frozen<TraceHead>;
+pub type TraceState = crate::signal::SignalState<TraceHead, LoadedSegment>;
 
 /// A call count between two services, for Jaeger's `/api/dependencies`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,10 +82,8 @@ pub fn encode_wal_batch(batch: &SpanBatch) -> Result<Vec<u8>, StoreError> {
 }
 
 pub fn decode_wal_batch(payload: &[u8]) -> Result<SpanBatch, StoreError> {
-    let b: WalBatch = postcard::from_bytes(payload)
-        .map_err(|e| StoreError::Corrupt(format!("wal spans record: {e}")))?;
-    let tenant = TenantId::new(&b.tenant)
-        .map_err(|e| StoreError::Corrupt(format!("wal spans record: {e}")))?;
+    let (tenant, b) =
+        crate::signal::decode_wal_payload(payload, "spans", |b: &WalBatch| b.tenant.as_str())?;
     Ok(SpanBatch {
         tenant,
         spans: b.spans,
@@ -134,11 +122,11 @@ impl TraceStore {
     }
 
     pub fn read(&self) -> RwLockReadGuard<'_, TraceState> {
-        self.state.read().unwrap_or_else(|p| p.into_inner())
+        crate::signal::read(&self.state)
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, TraceState> {
-        self.state.write().unwrap_or_else(|p| p.into_inner())
+        crate::signal::write(&self.state)
     }
 
     /// Loads the segments found under `traces/` (see [`crate::segment::list_live`]).
@@ -157,27 +145,22 @@ impl TraceStore {
 
     /// Applies a durable batch to the active head (from the WAL thread or replay).
     pub fn apply(state: &RwLock<TraceState>, batch: &SpanBatch) {
-        let mut st = state.write().unwrap_or_else(|p| p.into_inner());
-        st.active.append(&batch.tenant, &batch.spans);
+        crate::signal::write(state)
+            .active
+            .append(&batch.tenant, &batch.spans);
     }
 
     /// Freezes the active head as of WAL sequence `seq` (called at a rotation).
     pub fn freeze(state: &RwLock<TraceState>, seq: u64) {
-        let mut st = state.write().unwrap_or_else(|p| p.into_inner());
-        if !st.active.is_empty() {
-            let head = std::mem::take(&mut st.active);
-            st.frozen.push(Arc::new(FrozenHead { seq, head }));
-        }
+        crate::signal::write(state).freeze(seq);
     }
 
     pub fn head_bytes(&self) -> usize {
-        let st = self.read();
-        st.active.raw_bytes + st.frozen.iter().map(|f| f.head.raw_bytes).sum::<usize>()
+        self.read().head_bytes()
     }
 
     pub fn has_unflushed(&self) -> bool {
-        let st = self.read();
-        !st.active.is_empty() || !st.frozen.is_empty()
+        self.read().has_unflushed()
     }
 
     /// Writes every frozen head as segments, then swaps them in (see `LogStore::flush_frozen`).
@@ -204,18 +187,10 @@ impl TraceStore {
             };
             let mut new_segments = Vec::new();
             for (tenant, day, bytes) in parts {
-                let id = SegmentId {
-                    signal: SIGNAL,
-                    tenant,
-                    day,
-                    seq_lo: f.seq,
-                    seq_hi: f.seq,
-                };
+                let id = crate::signal::flushed_id(SIGNAL, tenant, day, f.seq);
                 new_segments.push(self.put_segment(id, bytes).await?);
             }
-            let mut st = self.write();
-            st.frozen.retain(|x| !Arc::ptr_eq(x, &f));
-            st.segments.extend(new_segments);
+            self.write().swap_flushed(&f, new_segments);
         }
         Ok(())
     }

@@ -114,26 +114,8 @@ impl LoadedSegment {
     }
 }
 
-pub struct FrozenHead {
-    pub seq: u64,
-    pub head: MetricHead,
-}
-
-#[derive(Default)]
-pub struct TsdbState {
-    pub active: MetricHead,
-    pub frozen: Vec<Arc<FrozenHead>>,
-    pub segments: Vec<Arc<LoadedSegment>>,
-}
-
-impl TsdbState {
-    fn heads(&self) -> impl Iterator<Item = &MetricHead> {
-        self.frozen
-            .iter()
-            .map(|f| &f.head)
-            .chain(std::iter::once(&self.active))
-    }
-}
+pub type FrozenHead = crate::signal::Frozen<MetricHead>;
+pub type TsdbState = crate::signal::SignalState<MetricHead, LoadedSegment>;
 
 /// The WAL payload of a metrics record.
 #[derive(Serialize)]
@@ -172,10 +154,8 @@ pub fn encode_wal_batch(batch: &MetricBatch) -> Result<Vec<u8>, StoreError> {
 }
 
 pub fn decode_wal_batch(payload: &[u8]) -> Result<MetricBatch, StoreError> {
-    let b: WalBatch = postcard::from_bytes(payload)
-        .map_err(|e| StoreError::Corrupt(format!("wal metrics record: {e}")))?;
-    let tenant = TenantId::new(&b.tenant)
-        .map_err(|e| StoreError::Corrupt(format!("wal metrics record: {e}")))?;
+    let (tenant, b) =
+        crate::signal::decode_wal_payload(payload, "metrics", |b: &WalBatch| b.tenant.as_str())?;
     Ok(MetricBatch {
         tenant,
         series: b.series,
@@ -213,11 +193,11 @@ impl Tsdb {
     }
 
     pub fn read(&self) -> RwLockReadGuard<'_, TsdbState> {
-        self.state.read().unwrap_or_else(|p| p.into_inner())
+        crate::signal::read(&self.state)
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, TsdbState> {
-        self.state.write().unwrap_or_else(|p| p.into_inner())
+        crate::signal::write(&self.state)
     }
 
     /// Loads the segments found under `metrics/` (leftovers deleted, see `segment::list_live`).
@@ -242,28 +222,22 @@ impl Tsdb {
 
     /// Applies a durable batch to the active head (from the WAL thread or replay).
     pub fn apply(state: &RwLock<TsdbState>, batch: &MetricBatch) {
-        let mut st = state.write().unwrap_or_else(|p| p.into_inner());
-        st.active
+        crate::signal::write(state)
+            .active
             .append(&batch.tenant, &batch.series, &batch.metadata);
     }
 
     /// Freezes the active head as of WAL sequence `seq` (at a rotation).
     pub fn freeze(state: &RwLock<TsdbState>, seq: u64) {
-        let mut st = state.write().unwrap_or_else(|p| p.into_inner());
-        if !st.active.is_empty() {
-            let head = std::mem::take(&mut st.active);
-            st.frozen.push(Arc::new(FrozenHead { seq, head }));
-        }
+        crate::signal::write(state).freeze(seq);
     }
 
     pub fn head_bytes(&self) -> usize {
-        let st = self.read();
-        st.heads().map(|h| h.raw_bytes).sum()
+        self.read().head_bytes()
     }
 
     pub fn has_unflushed(&self) -> bool {
-        let st = self.read();
-        !st.active.is_empty() || !st.frozen.is_empty()
+        self.read().has_unflushed()
     }
 
     /// Series the tenant has in the heads now plus those of `series` that are new: what a
@@ -311,18 +285,10 @@ impl Tsdb {
             };
             let mut new_segments = Vec::new();
             for (tenant, day, bytes) in parts {
-                let id = SegmentId {
-                    signal: SIGNAL,
-                    tenant,
-                    day,
-                    seq_lo: f.seq,
-                    seq_hi: f.seq,
-                };
+                let id = crate::signal::flushed_id(SIGNAL, tenant, day, f.seq);
                 new_segments.push(self.put_segment(id, bytes).await?);
             }
-            let mut st = self.write();
-            st.frozen.retain(|x| !Arc::ptr_eq(x, &f));
-            st.segments.extend(new_segments);
+            self.write().swap_flushed(&f, new_segments);
         }
         Ok(())
     }

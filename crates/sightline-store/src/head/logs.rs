@@ -183,3 +183,13 @@ impl LogHead {
             .collect()
     }
 }
+
+impl crate::signal::Head for LogHead {
+    fn is_empty(&self) -> bool {
+        LogHead::is_empty(self)
+    }
+
+    fn raw_bytes(&self) -> usize {
+        self.raw_bytes
+    }
+}

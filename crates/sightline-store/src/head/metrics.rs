@@ -290,3 +290,13 @@ impl HeadSeries {
         }
     }
 }
+
+impl crate::signal::Head for MetricHead {
+    fn is_empty(&self) -> bool {
+        MetricHead::is_empty(self)
+    }
+
+    fn raw_bytes(&self) -> usize {
+        self.raw_bytes
+    }
+}

@@ -204,3 +204,13 @@ impl TraceHead {
         out
     }
 }
+
+impl crate::signal::Head for TraceHead {
+    fn is_empty(&self) -> bool {
+        TraceHead::is_empty(self)
+    }
+
+    fn raw_bytes(&self) -> usize {
+        self.raw_bytes
+    }
+}
