@@ -1,0 +1,358 @@
+//! Kubernetes-style health probes: `/health/live`, `/health/ready`, `/health/startup`.
+//!
+//! # Why
+//! The three probes answer different questions and must not be conflated:
+//! - **live**: is the process able to make progress? It spawns a task on the Tokio runtime
+//!   and waits for it within a timeout; a wedged runtime (all workers blocked) fails it and
+//!   the orchestrator restarts the process. Dependencies are deliberately *not* checked: a
+//!   database outage must not restart every replica.
+//! - **ready**: may traffic be sent here? Every registered dependency check must pass.
+//! - **startup**: has start-up finished? A flag the service flips with [`Health::started`].
+//!
+//! Each answers 200 (`"status": "ok"`) or 503 (`"status": "fail"`) with the JSON body
+//! `{"status", "checks": {name: {"status", "error"?, "duration_ms"}}}`.
+//!
+//! # Invariants
+//! - Every check runs under a timeout ([`HealthBuilder::timeout`], default 2 s); a check that
+//!   does not answer in time fails with the error `timed out after ...`.
+//! - A check's result is cached for [`HealthBuilder::cache_ttl`] (default 2 s), and
+//!   concurrent probes of one check wait for the single run in progress, so a probe storm
+//!   runs each dependency check at most once per TTL.
+//! - Checks of one probe run concurrently, so the probe takes as long as its slowest check.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures::future::BoxFuture;
+use serde::Serialize;
+
+/// The outcome of a probe or of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Healthy.
+    Ok,
+    /// Unhealthy.
+    Fail,
+}
+
+/// The result of one check, as reported in `checks`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckReport {
+    /// Whether the check passed.
+    pub status: Status,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// How long the check took, in milliseconds.
+    pub duration_ms: f64,
+}
+
+/// The body of a probe response.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthReport {
+    /// `ok` when every check passed.
+    pub status: Status,
+    /// Each check by name.
+    pub checks: BTreeMap<String, CheckReport>,
+}
+
+impl HealthReport {
+    fn from_checks(checks: BTreeMap<String, CheckReport>) -> Self {
+        let ok = checks.values().all(|c| c.status == Status::Ok);
+        HealthReport {
+            status: if ok { Status::Ok } else { Status::Fail },
+            checks,
+        }
+    }
+
+    /// The HTTP status the report is served with: 200 or 503.
+    pub fn http_status(&self) -> StatusCode {
+        match self.status {
+            Status::Ok => StatusCode::OK,
+            Status::Fail => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl IntoResponse for HealthReport {
+    fn into_response(self) -> Response {
+        (self.http_status(), axum::Json(self)).into_response()
+    }
+}
+
+type CheckFn = dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync;
+
+/// A registered dependency check with its cached result.
+struct Check {
+    name: String,
+    run: Box<CheckFn>,
+    cache: tokio::sync::Mutex<Option<(Instant, CheckReport)>>,
+}
+
+/// Configures a [`Health`]: timeouts, cache TTL and dependency checks.
+pub struct HealthBuilder {
+    timeout: Duration,
+    cache_ttl: Duration,
+    checks: Vec<Check>,
+}
+
+impl std::fmt::Debug for HealthBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HealthBuilder")
+            .field("timeout", &self.timeout)
+            .field("cache_ttl", &self.cache_ttl)
+            .field(
+                "checks",
+                &self.checks.iter().map(|c| &c.name).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl Default for HealthBuilder {
+    fn default() -> Self {
+        HealthBuilder {
+            timeout: Duration::from_secs(2),
+            cache_ttl: Duration::from_secs(2),
+            checks: Vec::new(),
+        }
+    }
+}
+
+impl HealthBuilder {
+    /// The time limit of each check and of the liveness probe (default 2 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How long a check result is reused (default 2 s); zero disables caching.
+    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = ttl;
+        self
+    }
+
+    /// Adds a readiness check: an async closure returning `Err(reason)` when the dependency
+    /// is unusable.
+    pub fn check<F, Fut>(mut self, name: impl Into<String>, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        self.checks.push(Check {
+            name: name.into(),
+            run: Box::new(move || Box::pin(check())),
+            cache: tokio::sync::Mutex::new(None),
+        });
+        self
+    }
+
+    /// Adds a readiness check that opens a TCP connection to `addr` (`host:port`).
+    pub fn tcp_check(self, name: impl Into<String>, addr: impl Into<String>) -> Self {
+        let addr: Arc<str> = addr.into().into();
+        self.check(name, move || tcp(Arc::clone(&addr)))
+    }
+
+    /// Adds a readiness check that connects to the host and port of a URL such as
+    /// `redis://cache:6379/0` or `postgres://user:pw@db/orders`; see [`url_address`].
+    pub fn url_check(self, name: impl Into<String>, url: &str) -> Self {
+        self.tcp_check(name, url_address(url))
+    }
+
+    /// Builds the shareable [`Health`].
+    pub fn build(self) -> Health {
+        Health {
+            inner: Arc::new(Inner {
+                started: AtomicBool::new(false),
+                timeout: self.timeout,
+                cache_ttl: self.cache_ttl,
+                checks: self.checks,
+            }),
+        }
+    }
+}
+
+struct Inner {
+    started: AtomicBool,
+    timeout: Duration,
+    cache_ttl: Duration,
+    checks: Vec<Check>,
+}
+
+/// The health state of a service: the start-up flag and the readiness checks. Cheap to clone.
+#[derive(Clone)]
+pub struct Health {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Health {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Health")
+            .field("started", &self.is_started())
+            .field("checks", &self.inner.checks.len())
+            .finish()
+    }
+}
+
+impl Health {
+    /// A builder for checks and timeouts.
+    pub fn builder() -> HealthBuilder {
+        HealthBuilder::default()
+    }
+
+    /// Marks start-up as done: `/health/startup` answers 200 from now on.
+    pub fn started(&self) {
+        self.inner.started.store(true, Ordering::Release);
+    }
+
+    /// Whether [`Health::started`] was called.
+    pub fn is_started(&self) -> bool {
+        self.inner.started.load(Ordering::Acquire)
+    }
+
+    /// Liveness: a task spawned on the runtime must run within the timeout.
+    pub async fn live(&self) -> HealthReport {
+        let start = Instant::now();
+        let outcome = tokio::time::timeout(self.inner.timeout, tokio::spawn(async {})).await;
+        let error = match outcome {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(format!("probe task failed: {e}")),
+            Err(_) => Some(timed_out(self.inner.timeout)),
+        };
+        single("runtime", error, start)
+    }
+
+    /// Readiness: every registered check passes (cached for the TTL).
+    pub async fn ready(&self) -> HealthReport {
+        let runs = self
+            .inner
+            .checks
+            .iter()
+            .map(|check| async move { (check.name.clone(), self.run_check(check).await) });
+        HealthReport::from_checks(futures::future::join_all(runs).await.into_iter().collect())
+    }
+
+    /// Start-up: whether [`Health::started`] was called.
+    pub fn startup(&self) -> HealthReport {
+        let error = (!self.is_started()).then(|| "start-up not complete".to_owned());
+        single("startup", error, Instant::now())
+    }
+
+    /// Runs one check unless a fresh cached result exists; concurrent callers share a run.
+    async fn run_check(&self, check: &Check) -> CheckReport {
+        let mut cache = check.cache.lock().await;
+        if let Some((at, report)) = cache.as_ref()
+            && at.elapsed() < self.inner.cache_ttl
+        {
+            return report.clone();
+        }
+        let start = Instant::now();
+        let error = match tokio::time::timeout(self.inner.timeout, (check.run)()).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e),
+            Err(_) => Some(timed_out(self.inner.timeout)),
+        };
+        let report = CheckReport {
+            status: if error.is_none() {
+                Status::Ok
+            } else {
+                Status::Fail
+            },
+            error,
+            duration_ms: start.elapsed().as_secs_f64() * 1000.0,
+        };
+        *cache = Some((Instant::now(), report.clone()));
+        report
+    }
+
+    /// An axum router with `GET /health/live`, `/health/ready` and `/health/startup`.
+    pub fn router(&self) -> Router {
+        let (live, ready, startup) = (self.clone(), self.clone(), self.clone());
+        Router::new()
+            .route(
+                "/health/live",
+                get(move || {
+                    let h = live.clone();
+                    async move { h.live().await }
+                }),
+            )
+            .route(
+                "/health/ready",
+                get(move || {
+                    let h = ready.clone();
+                    async move { h.ready().await }
+                }),
+            )
+            .route(
+                "/health/startup",
+                get(move || {
+                    let h = startup.clone();
+                    async move { h.startup() }
+                }),
+            )
+    }
+}
+
+fn timed_out(timeout: Duration) -> String {
+    format!("timed out after {} ms", timeout.as_millis())
+}
+
+/// A report holding the single check `name`.
+fn single(name: &str, error: Option<String>, start: Instant) -> HealthReport {
+    let report = CheckReport {
+        status: if error.is_none() {
+            Status::Ok
+        } else {
+            Status::Fail
+        },
+        error,
+        duration_ms: start.elapsed().as_secs_f64() * 1000.0,
+    };
+    HealthReport::from_checks(BTreeMap::from([(name.to_owned(), report)]))
+}
+
+/// Checks that a TCP connection to `addr` (`host:port`) can be opened, e.g. to Redis or
+/// PostgreSQL. The caller's timeout bounds it.
+pub async fn tcp(addr: impl AsRef<str>) -> Result<(), String> {
+    let addr = addr.as_ref();
+    tokio::net::TcpStream::connect(addr)
+        .await
+        .map(drop)
+        .map_err(|e| format!("connect {addr}: {e}"))
+}
+
+/// The `host:port` of a URL, with the scheme's default port when none is given (`redis`
+/// 6379, `rediss` 6380, `postgres`/`postgresql` 5432, `mysql` 3306, `amqp` 5672,
+/// `http` 80, `https` 443). A string without `://` is returned as it is.
+pub fn url_address(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let has_port = match host_port.rfind(']') {
+        Some(end) => host_port[end..].contains(':'),
+        None => host_port.contains(':'),
+    };
+    if has_port {
+        return host_port.to_owned();
+    }
+    let port = match scheme {
+        "redis" => 6379,
+        "rediss" => 6380,
+        "postgres" | "postgresql" => 5432,
+        "mysql" => 3306,
+        "amqp" => 5672,
+        "https" => 443,
+        _ => 80,
+    };
+    format!("{host_port}:{port}")
+}

@@ -1,0 +1,166 @@
+//! Health probes: status codes and bodies, dependency checks up and down, timeouts, caching.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use sightline_sdk::Health;
+use sightline_sdk::health::{Status, url_address};
+use tower::ServiceExt;
+
+async fn probe(health: &Health, path: &str) -> (StatusCode, Value) {
+    let req = Request::get(path).body(Body::empty()).expect("request");
+    let response = health.router().oneshot(req).await.expect("infallible");
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, serde_json::from_slice(&body).expect("json body"))
+}
+
+#[tokio::test]
+async fn live_answers_while_the_runtime_runs() {
+    let health = Health::builder().build();
+    let (status, body) = probe(&health, "/health/live").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["checks"]["runtime"]["status"], "ok");
+    assert!(body["checks"]["runtime"]["duration_ms"].is_number());
+}
+
+#[tokio::test]
+async fn startup_flips_with_started() {
+    let health = Health::builder().build();
+    let (status, body) = probe(&health, "/health/startup").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["status"], "fail");
+    assert_eq!(body["checks"]["startup"]["error"], "start-up not complete");
+    health.clone().started();
+    let (status, body) = probe(&health, "/health/startup").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "ok");
+    assert!(body["checks"]["startup"].get("error").is_none());
+}
+
+#[tokio::test]
+async fn ready_reflects_dependencies_up_and_down() {
+    let up = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let up_addr = up.local_addr().expect("addr").to_string();
+    let down_addr = {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        l.local_addr().expect("addr").to_string()
+    };
+    let all_up = Health::builder()
+        .tcp_check("redis", up_addr.clone())
+        .url_check("postgres", &format!("postgres://u:p@{up_addr}/orders"))
+        .check("custom", || async { Ok(()) })
+        .build();
+    let (status, body) = probe(&all_up, "/health/ready").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "ok");
+    for name in ["redis", "postgres", "custom"] {
+        assert_eq!(body["checks"][name]["status"], "ok");
+        assert!(body["checks"][name].get("error").is_none());
+        assert!(body["checks"][name]["duration_ms"].is_number());
+    }
+
+    let one_down = Health::builder()
+        .tcp_check("redis", up_addr)
+        .tcp_check("postgres", down_addr.clone())
+        .check("custom", || async { Err("quota exhausted".to_owned()) })
+        .build();
+    let (status, body) = probe(&one_down, "/health/ready").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["status"], "fail");
+    assert_eq!(body["checks"]["redis"]["status"], "ok");
+    assert_eq!(body["checks"]["postgres"]["status"], "fail");
+    let error = body["checks"]["postgres"]["error"].as_str().expect("error");
+    assert!(
+        error.starts_with(&format!("connect {down_addr}")),
+        "{error}"
+    );
+    assert_eq!(body["checks"]["custom"]["error"], "quota exhausted");
+    drop(up);
+}
+
+#[tokio::test]
+async fn ready_with_no_checks_is_ok() {
+    let (status, body) = probe(&Health::builder().build(), "/health/ready").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, serde_json::json!({"status": "ok", "checks": {}}));
+}
+
+#[tokio::test]
+async fn slow_checks_time_out() {
+    let health = Health::builder()
+        .timeout(Duration::from_millis(50))
+        .check("slow", || async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok(())
+        })
+        .build();
+    let start = std::time::Instant::now();
+    let report = health.ready().await;
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert_eq!(report.status, Status::Fail);
+    assert_eq!(
+        report.checks["slow"].error.as_deref(),
+        Some("timed out after 50 ms")
+    );
+}
+
+#[tokio::test]
+async fn results_are_cached_and_a_probe_storm_runs_a_check_once() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&runs);
+    let health = Health::builder()
+        .cache_ttl(Duration::from_millis(300))
+        .check("db", move || {
+            let counter = Arc::clone(&counter);
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Err("down".to_owned())
+            }
+        })
+        .build();
+    let storm = (0..50).map(|_| health.ready());
+    let reports = futures::future::join_all(storm).await;
+    assert!(reports.iter().all(|r| r.status == Status::Fail));
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        1,
+        "concurrent probes share one run"
+    );
+    health.ready().await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "fresh result reused");
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    health.ready().await;
+    assert_eq!(runs.load(Ordering::SeqCst), 2, "expired result re-checked");
+}
+
+#[test]
+fn url_addresses() {
+    assert_eq!(url_address("redis://cache:6379/0"), "cache:6379");
+    assert_eq!(url_address("redis://cache"), "cache:6379");
+    assert_eq!(url_address("rediss://:pw@cache"), "cache:6380");
+    assert_eq!(
+        url_address("postgres://u:p@db/orders?sslmode=disable"),
+        "db:5432"
+    );
+    assert_eq!(url_address("postgresql://db:6000"), "db:6000");
+    assert_eq!(url_address("postgres://[::1]/x"), "[::1]:5432");
+    assert_eq!(url_address("postgres://[::1]:7/x"), "[::1]:7");
+    assert_eq!(url_address("db:5432"), "db:5432");
+}
