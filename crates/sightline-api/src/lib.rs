@@ -2,6 +2,7 @@
 //! ingest decoder, the store or a query engine, and turn the answer or the error into the
 //! shape the caller's tools expect (Loki, Prometheus, OTLP, Elasticsearch).
 
+pub mod alerting;
 pub mod body;
 pub mod debug;
 pub mod error;
@@ -68,6 +69,7 @@ pub struct AppState {
     /// RED metrics of the spans stored, written to the TSDB by the server's flush task.
     pub span_metrics: sightline_ingest::span_metrics::SpanMetrics,
     scraper: OnceLock<sightline_scrape::ScrapeManager>,
+    alerting: OnceLock<Arc<sightline_alert::Alerting>>,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -85,6 +87,7 @@ impl AppState {
             tail: tail::TailHub::default(),
             span_metrics: Default::default(),
             scraper: OnceLock::new(),
+            alerting: OnceLock::new(),
         }
     }
 
@@ -95,6 +98,15 @@ impl AppState {
 
     pub fn scraper(&self) -> Option<&sightline_scrape::ScrapeManager> {
         self.scraper.get()
+    }
+
+    /// Rules, SLOs, probes and silences, when the server runs them.
+    pub fn set_alerting(&self, alerting: Arc<sightline_alert::Alerting>) {
+        let _ = self.alerting.set(alerting);
+    }
+
+    pub fn alerting(&self) -> Option<&Arc<sightline_alert::Alerting>> {
+        self.alerting.get()
     }
 
     pub fn set_store(&self, store: Arc<Store>) {
@@ -194,6 +206,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/v1/debug/{id}", get(debug::debug))
         .route("/ready", get(health::ready))
         .merge(jaeger::routes())
+        .merge(alerting::routes())
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }

@@ -48,6 +48,9 @@ pub async fn store_spans(
     let batch = Arc::new(SpanBatch { tenant, spans });
     store.append_spans(batch.clone()).await?;
     state.span_metrics.observe(&batch.tenant, &batch.spans);
+    if let Some(alerting) = state.alerting() {
+        alerting.observe_spans(&batch.tenant, &batch.spans);
+    }
     state
         .metrics
         .received("traces", protocol, n as u64, bytes as u64);

@@ -38,6 +38,16 @@ impl LabelMatcher {
         })
     }
 
+    /// An `=` matcher (which cannot fail to build).
+    pub fn equal(name: &str, value: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            op: MatchOp::Eq,
+            value: value.to_string(),
+            regex: None,
+        }
+    }
+
     /// Whether a label value (empty when the label is absent) satisfies the matcher.
     pub fn matches_value(&self, value: &str) -> bool {
         match (self.op, &self.regex) {

@@ -32,6 +32,12 @@ pub enum Command {
     /// Everything about one request: its trace, its log lines across services, the errors
     /// first, and the span metrics of the endpoints it touched.
     Debug(DebugArgs),
+    /// SLOs: status, error budgets and burn rates.
+    #[command(subcommand)]
+    Slo(SloCommand),
+    /// Silence alerts (no notifications while a silence is active).
+    #[command(subcommand)]
+    Silence(SilenceCommand),
     /// Bulk-load data into a running server.
     #[command(subcommand)]
     Import(ImportCommand),
@@ -41,6 +47,62 @@ pub enum Command {
     /// Look inside on-disk files.
     #[command(subcommand)]
     Inspect(InspectCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SloCommand {
+    /// Every SLO (or one) as a table: SLI, budget left, burn rates, firing alerts.
+    Status(SloStatusArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SloStatusArgs {
+    /// Only this SLO.
+    pub name: Option<String>,
+    /// Print the API's JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SilenceCommand {
+    /// Silence alerts matching every matcher, e.g. `alertname=SLOBurnRateHigh slo=~"orders.*"`.
+    Add(SilenceAddArgs),
+    /// List silences.
+    List(SilenceListArgs),
+    /// End a silence now.
+    Expire(SilenceExpireArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SilenceAddArgs {
+    /// Matchers: `name=value`, `name!=value`, `name=~regex`, `name!~regex`.
+    #[arg(required = true)]
+    pub matchers: Vec<String>,
+    /// How long, e.g. `2h`.
+    #[arg(long, default_value = "1h")]
+    pub duration: String,
+    #[arg(long, default_value = "")]
+    pub comment: String,
+    #[arg(long, env = "USER", default_value = "sightline-cli")]
+    pub author: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct SilenceListArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct SilenceExpireArgs {
+    pub id: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 #[derive(Subcommand, Debug)]

@@ -30,6 +30,10 @@ impl Api {
         self.with_tenant(self.http.post(format!("{}{path}", self.base)))
     }
 
+    pub fn delete(&self, path: &str) -> RequestBuilder {
+        self.with_tenant(self.http.delete(format!("{}{path}", self.base)))
+    }
+
     fn with_tenant(&self, rb: RequestBuilder) -> RequestBuilder {
         match &self.tenant {
             Some(t) => rb.header("X-Scope-OrgID", t),

@@ -1,5 +1,6 @@
 //! What each subcommand does.
 
+mod alerting;
 mod import;
 mod inspect;
 mod logs;
@@ -10,7 +11,7 @@ use anyhow::Result;
 
 use crate::cli::{
     CheckCommand, Cli, Command, ImportCommand, InspectCommand, LogsCommand, MetricsCommand,
-    TracesCommand,
+    SilenceCommand, SloCommand, TracesCommand,
 };
 
 pub async fn run(cli: Cli) -> Result<()> {
@@ -22,6 +23,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Traces(TracesCommand::Get(args)) => traces::get(args).await,
         Command::Traces(TracesCommand::Search(args)) => traces::search(args).await,
         Command::Debug(args) => traces::debug(args).await,
+        Command::Slo(SloCommand::Status(args)) => alerting::slo_status(args).await,
+        Command::Silence(SilenceCommand::Add(args)) => alerting::silence_add(args).await,
+        Command::Silence(SilenceCommand::List(args)) => alerting::silence_list(args).await,
+        Command::Silence(SilenceCommand::Expire(args)) => alerting::silence_expire(args).await,
         Command::Import(ImportCommand::Logs(args)) => import::logs(args).await,
         Command::Import(ImportCommand::Prometheus(args)) => import::prometheus(args).await,
         Command::Inspect(InspectCommand::Segment { file }) => inspect::segment(&file),

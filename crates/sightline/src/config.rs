@@ -34,6 +34,20 @@ pub struct FileConfig {
     /// RED metrics derived from spans.
     #[serde(default)]
     pub span_metrics: SpanMetricsConfig,
+    /// Prometheus rule files (globs relative to this file).
+    #[serde(default)]
+    pub rule_files: Vec<String>,
+    #[serde(default)]
+    pub slos: Vec<sightline_alert::config::SloConfig>,
+    #[serde(default)]
+    pub probes: Vec<sightline_alert::config::ProbeConfig>,
+    #[serde(default)]
+    pub notifiers: Vec<sightline_alert::config::NotifierConfig>,
+    /// Prefix of the links in notifications, e.g. `http://sightline.example:4318`.
+    pub external_url: Option<String>,
+    /// The groups of `rule_files`, read by [`load`].
+    #[serde(skip)]
+    pub rule_groups: Vec<sightline_alert::rules::RuleGroup>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -79,6 +93,9 @@ pub fn load(path: &Path) -> Result<FileConfig> {
     for s in &mut cfg.scrape_configs {
         s.set_directory(dir);
     }
+    cfg.rule_groups =
+        sightline_alert::rules::load(dir, &cfg.rule_files, cfg.global.evaluation_interval)
+            .with_context(|| format!("config {}", path.display()))?;
     Ok(cfg)
 }
 
@@ -86,11 +103,10 @@ pub fn parse(text: &str) -> Result<FileConfig> {
     if text.trim().is_empty() {
         return Ok(FileConfig::default());
     }
-    let cfg: FileConfig = serde_yaml::from_str(text).map_err(|e| match e.location() {
-        Some(l) => anyhow::anyhow!("line {}, column {}: {e}", l.line(), l.column()),
-        None => anyhow::anyhow!("{e}"),
-    })?;
+    let cfg: FileConfig =
+        serde_yaml::from_str(text).map_err(|e| sightline_alert::config::yaml_error(text, &e))?;
     cfg.validate()?;
+    sightline_alert::config::validate(text, &cfg.slos, &cfg.probes, &cfg.notifiers)?;
     Ok(cfg)
 }
 
@@ -110,6 +126,9 @@ impl FileConfig {
                 parse_duration(v).with_context(|| key.to_string())?;
             }
         }
+        if let Some(u) = &self.external_url {
+            reqwest::Url::parse(u).with_context(|| format!("external_url: {u:?} is not a URL"))?;
+        }
         for (key, v) in [
             ("http_addr", &self.http_addr),
             ("grpc_addr", &self.grpc_addr),
@@ -121,6 +140,25 @@ impl FileConfig {
             }
         }
         Ok(())
+    }
+
+    /// What alerting runs with; `state_dir` is `<data_dir>/alerting`.
+    pub fn alerting(&self, data_dir: &Path) -> sightline_alert::AlertingConfig {
+        sightline_alert::AlertingConfig {
+            evaluation_interval: self.global.evaluation_interval,
+            external_labels: self.global.external_labels.clone(),
+            external_url: self
+                .external_url
+                .as_deref()
+                .unwrap_or("")
+                .trim_end_matches('/')
+                .to_string(),
+            groups: self.rule_groups.clone(),
+            slos: self.slos.clone(),
+            probes: self.probes.clone(),
+            notifiers: self.notifiers.clone(),
+            state_dir: data_dir.join("alerting"),
+        }
     }
 
     pub fn retention(&self) -> Result<Option<Duration>> {

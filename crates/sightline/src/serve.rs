@@ -82,7 +82,12 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     store_metrics.register(&mut registry);
     let api_metrics = ApiMetrics::default();
     api_metrics.register(&mut registry);
+    let alert_metrics = sightline_alert::AlertMetrics::default();
+    alert_metrics.register(&mut registry);
+    let alerting = sightline_alert::Alerting::new(file.alerting(&data_dir), alert_metrics)
+        .context("start alerting")?;
     let state = Arc::new(AppState::new(registry, api_metrics, limits));
+    state.set_alerting(alerting.clone());
 
     let http = TcpListener::bind(&http_addr)
         .await
@@ -142,6 +147,12 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         file.span_metrics_interval()?,
         stop_rx.clone(),
     ));
+    let alert_tasks = alerting.start(
+        Arc::new(StoreBackend {
+            store: store.clone(),
+        }),
+        stop_rx.clone(),
+    );
     let scraper = start_scraping(&file, &store).await?;
     if let Some(m) = &scraper {
         state.set_scraper(m.clone());
@@ -162,6 +173,12 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let _ = background.await;
     let _ = span_metrics.await;
     write_span_metrics(&state, &store).await;
+    for t in alert_tasks {
+        let _ = t.await;
+    }
+    if let Err(e) = alerting.save() {
+        tracing::warn!(error = %e, "saving alerting state failed");
+    }
     if let Some(m) = scraper {
         // Writes the staleness markers of every target before the final flush.
         m.stop().await;
@@ -199,6 +216,33 @@ async fn start_scraping(
     .context("start scraping")?;
     tracing::info!(jobs = file.scrape_configs.len(), "scraping");
     Ok(Some(manager))
+}
+
+/// Alerting reads and writes the store.
+struct StoreBackend {
+    store: Arc<Store>,
+}
+
+impl sightline_alert::Backend for StoreBackend {
+    fn source(&self) -> Arc<dyn sightline_query::promql::SeriesSource> {
+        Arc::new(sightline_api::source::StoreSeries::new(self.store.clone()))
+    }
+
+    fn append(
+        &self,
+        batch: sightline_model::MetricBatch,
+    ) -> futures::future::BoxFuture<'static, Result<(), String>> {
+        let store = self.store.clone();
+        Box::pin(async move {
+            if batch.series.is_empty() {
+                return Ok(());
+            }
+            store
+                .append_metrics(Arc::new(batch))
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
 }
 
 /// Writes the span metrics as samples every `every`.
