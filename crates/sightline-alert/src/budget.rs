@@ -17,6 +17,10 @@ use serde::{Deserialize, Serialize};
 
 pub const MINUTE_MS: i64 = 60_000;
 
+/// Slack in comparing a slice's ratio with the objective: 999 of 1,000 meets 99.9% even
+/// though `1 - 1/1000 < 99.9 / 100` in floating point.
+const EPSILON: f64 = 1e-9;
+
 /// The burn-rate windows reported and alerted on, as `(label, minutes)`.
 pub const BURN_WINDOWS: [(&str, i64); 7] = [
     ("5m", 5),
@@ -203,7 +207,7 @@ pub fn status(
                 let Some(r) = c.ratio() else { continue };
                 sum.add(c);
                 slices += 1.0;
-                if r < objective {
+                if r < objective - EPSILON {
                     bad += 1.0;
                 }
             }
@@ -227,7 +231,7 @@ pub fn status(
             sum.add(*c);
             if let Some(r) = c.ratio() {
                 slices += 1.0;
-                if r < objective {
+                if r < objective - EPSILON {
                     bad_slices += 1.0;
                 }
             }
@@ -398,6 +402,21 @@ mod tests {
         assert!(close(s.remaining_minutes, 13.4));
         // Half the slices of the last 5 minutes are bad: 0.5 / 0.01.
         assert!(close(s.burn("5m").expect("5m"), 50.0));
+    }
+
+    #[test]
+    fn a_slice_exactly_at_the_objective_is_good() {
+        let mut b = Buckets::new();
+        b.insert(
+            NOW,
+            Count {
+                good: 999.0,
+                total: 1_000.0,
+            },
+        );
+        let s = status(&b, 99.9 / 100.0, thirty_days(), Budgeting::Timeslices, NOW);
+        assert_eq!(s.sli, Some(1.0));
+        assert_eq!(s.used_minutes, 0.0);
     }
 
     #[test]

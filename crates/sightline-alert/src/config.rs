@@ -318,7 +318,6 @@ pub fn validate(
     probes: &[ProbeConfig],
     notifiers: &[NotifierConfig],
 ) -> Result<()> {
-    let probe_names: HashSet<&str> = probes.iter().map(|p| p.name.as_str()).collect();
     let mut seen = HashSet::new();
     for (i, slo) in slos.iter().enumerate() {
         let nth = slos[..i].iter().filter(|s| s.name == slo.name).count();
@@ -370,10 +369,15 @@ pub fn validate(
                 l.threshold
             )));
         }
-        if let Some(p) = &s.probe
-            && !probe_names.contains(p.as_str())
-        {
-            return Err(at(format!("probe {p:?} is not in `probes`")));
+        if let Some(p) = &s.probe {
+            let Some(probe) = probes.iter().find(|q| q.name == *p) else {
+                return Err(at(format!("probe {p:?} is not in `probes`")));
+            };
+            if probe.tenant != slo.tenant {
+                return Err(at(format!(
+                    "probe {p:?} writes to another tenant than this SLO reads"
+                )));
+            }
         }
         if let Some(t) = &slo.tenant {
             sightline_model::TenantId::new(t).map_err(|e| at(e.to_string()))?;

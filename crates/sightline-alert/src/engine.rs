@@ -76,7 +76,11 @@ impl Alerting {
     pub fn new(cfg: AlertingConfig, metrics: AlertMetrics) -> Result<Arc<Self>> {
         let mut saved: StateFile = match std::fs::read(cfg.state_dir.join(STATE_FILE)) {
             Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "alerting state file unreadable; starting afresh");
+                // Kept aside for a human, never overwritten by the next save.
+                let path = cfg.state_dir.join(STATE_FILE);
+                let aside = cfg.state_dir.join(format!("{STATE_FILE}.bad"));
+                let _ = std::fs::rename(&path, &aside);
+                tracing::warn!(error = %e, kept = %aside.display(), "alerting state file unreadable; starting afresh");
                 StateFile::default()
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => StateFile::default(),
@@ -93,8 +97,8 @@ impl Alerting {
                     eval_duration: Duration::ZERO,
                 };
                 if let Some(mut saved) = saved.groups.remove(&rt.key()) {
-                    for (rule, r) in g.rules.iter().zip(rt.rules.iter_mut()) {
-                        if let Some(set) = saved.remove(&rule.name) {
+                    for (i, (rule, r)) in g.rules.iter().zip(rt.rules.iter_mut()).enumerate() {
+                        if let Some(set) = saved.remove(&rule_key(i, rule)) {
                             r.alerts = set;
                         }
                     }
@@ -139,6 +143,7 @@ impl Alerting {
             notifiers,
             metrics,
             dirty: Default::default(),
+            save_lock: Mutex::new(()),
             cfg,
         }))
     }
@@ -169,8 +174,7 @@ impl Alerting {
         for n in &self.notifiers {
             tasks.push(tokio::spawn(n.clone().run(stop.clone())));
         }
-        let (me, stop) = (self.clone(), stop.clone());
-        tasks.push(tokio::spawn(async move { me.save_loop(stop).await }));
+        tasks.push(tokio::spawn(self.clone().save_loop(stop.clone())));
         tasks
     }
 
@@ -347,7 +351,9 @@ impl Alerting {
             slo.eval_duration = started.elapsed();
             let url = format!("{}/api/v1/slos/{}", self.cfg.external_url, slo.cfg.name);
             let sets: Vec<&AlertSet> = slo.alerts().collect();
-            (slo.series(now), offers(&sets, &url))
+            let mut batch = slo.series(now);
+            batch.series.extend(alerts_series(&sets, now));
+            (batch, offers(&sets, &url))
         };
         self.offer(&offers, now);
         if let Err(e) = backend.append(batch).await {
@@ -406,22 +412,31 @@ impl Alerting {
         }
     }
 
-    async fn save_loop(&self, mut stop: watch::Receiver<bool>) {
+    /// [`Alerting::save`] on a blocking thread (it serialises and fsyncs megabytes).
+    async fn save_in_background(self: &Arc<Self>) -> Result<()> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.save())
+            .await
+            .context("save task")?
+    }
+
+    async fn save_loop(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let mut last_full = Instant::now();
         let mut tick = ticker(SAVE_CHECK);
         while next_tick(&mut tick, &mut stop).await {
             let slo_due = !self.slos.is_empty() && last_full.elapsed() >= SLO_SAVE_INTERVAL;
             if slo_due || self.dirty.load(Ordering::Acquire) {
                 last_full = Instant::now();
-                if let Err(e) = self.save() {
+                if let Err(e) = self.save_in_background().await {
                     tracing::warn!(error = %e, "saving alerting state failed");
                 }
             }
         }
     }
 
-    /// Writes `state.json` atomically.
+    /// Writes `state.json` atomically; one writer at a time.
     pub fn save(&self) -> Result<()> {
+        let _one_writer = lock(&self.save_lock);
         self.dirty.store(false, Ordering::Release);
         let mut file = StateFile::default();
         for g in &self.groups {
@@ -431,7 +446,8 @@ impl Alerting {
                 .rules
                 .iter()
                 .zip(&g.rules)
-                .map(|(rule, r)| (rule.name.clone(), r.alerts.clone()))
+                .enumerate()
+                .map(|(i, (rule, r))| (rule_key(i, rule), r.alerts.clone()))
                 .collect();
             file.groups.insert(g.key(), rules);
         }
@@ -444,25 +460,36 @@ impl Alerting {
         write_atomic(&self.cfg.state_dir, STATE_FILE, &bytes)
     }
 
-    /// Adds or replaces a silence; returns its id.
-    pub fn upsert_silence(&self, s: Silence) -> Result<String, String> {
+    /// Adds or replaces a silence, durably; returns its id. `Err(true, …)` is the caller's
+    /// mistake, `Err(false, …)` ours.
+    pub async fn upsert_silence(self: &Arc<Self>, s: Silence) -> Result<String, (bool, String)> {
         let id = {
             let mut set = lock(&self.silences);
             set.prune(chrono::Utc::now());
-            set.upsert(s)?
+            set.upsert(s, chrono::Utc::now()).map_err(|e| (true, e))?
         };
-        self.save().map_err(|e| format!("{e:#}"))?;
+        self.save_in_background()
+            .await
+            .map_err(|e| (false, format!("{e:#}")))?;
         Ok(id)
     }
 
-    /// Ends a silence; false when unknown.
-    pub fn expire_silence(&self, id: &str) -> Result<bool, String> {
+    /// Ends a silence, durably; false when unknown.
+    pub async fn expire_silence(self: &Arc<Self>, id: &str) -> Result<bool, String> {
         let found = lock(&self.silences).expire(id, chrono::Utc::now());
         if found {
-            self.save().map_err(|e| format!("{e:#}"))?;
+            self.save_in_background()
+                .await
+                .map_err(|e| format!("{e:#}"))?;
         }
         Ok(found)
     }
+}
+
+/// A rule's key in the state file: its place in the group and its name (two rules may
+/// share a name).
+fn rule_key(i: usize, rule: &Rule) -> String {
+    format!("{i}:{}", rule.name)
 }
 
 /// Runs an instant query; the result as samples (a scalar is one sample without labels).
@@ -584,3 +611,6 @@ fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

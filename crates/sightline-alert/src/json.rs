@@ -118,7 +118,7 @@ impl Alerting {
                     .collect();
                 groups.push(json!({
                     "name": format!("slo:{}", s.cfg.name),
-                    "file": "",
+                    "file": "sightline-slos",
                     "rules": rules,
                     "interval": seconds(self.cfg.evaluation_interval),
                     "limit": 0,

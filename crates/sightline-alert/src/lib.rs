@@ -113,6 +113,8 @@ pub struct Alerting {
     metrics: AlertMetrics,
     /// Set when alerts or silences changed since the last save.
     dirty: AtomicBool,
+    /// Held while `state.json` is written.
+    save_lock: Mutex<()>,
 }
 
 impl Alerting {

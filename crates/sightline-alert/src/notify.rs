@@ -63,6 +63,9 @@ struct Pending {
     groups: BTreeMap<String, Group>,
     am: BTreeMap<Labels, AmEntry>,
     am_next_try_ms: i64,
+    /// Alerts whose resolution was sent, with their `resolved_at_ms`: evaluation offers a
+    /// resolved alert for 15 minutes, and it is news once.
+    told_resolved: BTreeMap<Labels, i64>,
 }
 
 pub struct Notifier {
@@ -72,6 +75,9 @@ pub struct Notifier {
     metrics: AlertMetrics,
     external_url: String,
     eval_interval: Duration,
+    /// Alerts that fired before this are unknown to us but may be known to the receiver
+    /// (sent by the run before a restart): their resolution is still news.
+    started_ms: i64,
 }
 
 /// A notification ready to send.
@@ -101,6 +107,7 @@ impl Notifier {
             metrics,
             external_url: external_url.to_string(),
             eval_interval,
+            started_ms: sightline_model::now_ns() / 1_000_000,
         }
     }
 
@@ -143,15 +150,22 @@ impl Notifier {
             // A resolved alert is news only to a notifier that has it as firing (once sent
             // resolved it is forgotten, and later offers of it are ignored).
             let resolved = o.alert.state == AlertState::Inactive;
+            if resolved && p.told_resolved.get(labels) == o.alert.resolved_at_ms.as_ref() {
+                continue;
+            }
+            let fired_before_start = o.alert.fired_at_ms.is_some_and(|f| f < self.started_ms);
             if self.cfg.kind == NotifierKind::Alertmanager {
-                if resolved && !p.am.contains_key(labels) {
+                // Silences are Alertmanager's own here: everything is forwarded, as
+                // Prometheus forwards, so a silenced alert is never mistaken for resolved.
+                let known = p.am.contains_key(labels);
+                if resolved && !known && !fired_before_start {
                     continue;
                 }
-                if silenced(labels) {
-                    p.am.remove(labels);
-                } else {
-                    p.am.entry(labels.clone()).or_default().offered = Some(o.clone());
+                let e = p.am.entry(labels.clone()).or_default();
+                if resolved && !known {
+                    e.sent_firing = true; // the run before the restart sent it
                 }
+                e.offered = Some(o.clone());
                 continue;
             }
             let group_labels = self.group_labels(labels);
@@ -166,7 +180,7 @@ impl Notifier {
                 .groups
                 .get(&key)
                 .is_some_and(|g| g.alerts.contains_key(labels));
-            if resolved && !known {
+            if resolved && !known && !fired_before_start {
                 continue;
             }
             let g = p.groups.entry(key).or_insert_with(|| Group {
@@ -174,6 +188,11 @@ impl Notifier {
                 created_ms: now_ms,
                 ..Group::default()
             });
+            if resolved && !known {
+                // Resolved after a restart: the receiver heard it fire from the run before.
+                g.last_sent_ms.get_or_insert(0);
+                g.sent_firing.insert(labels.clone());
+            }
             if resolved && !self.send_resolved() {
                 g.alerts.remove(labels);
             } else {
@@ -227,11 +246,15 @@ impl Notifier {
             self.group_interval(),
             self.repeat_interval(),
         );
+        // A group in flight stays; otherwise a group goes when nothing in it is left to say
+        // (with `send_resolved: false` resolved alerts leave at once, and an alert that
+        // fires again is then news again).
         p.groups.retain(|_, g| {
-            g.last_sent_ms.is_some()
+            g.next_try_ms == i64::MAX
                 || g.alerts
                     .values()
                     .any(|o| o.alert.state == AlertState::Firing)
+                || (g.last_sent_ms.is_some() && !g.alerts.is_empty())
         });
         for (key, g) in p.groups.iter_mut() {
             if now_ms < g.next_try_ms {
@@ -286,6 +309,13 @@ impl Notifier {
         let resend = self.resend_delay();
         let valid_ms = 4 * resend.max(ms(self.eval_interval));
         let (mut firing, mut resolved, mut body) = (BTreeSet::new(), BTreeSet::new(), Vec::new());
+        // Resolved before ever being sent: nothing to tell.
+        p.am.retain(|_, e| {
+            e.sent_firing
+                || e.offered
+                    .as_ref()
+                    .is_some_and(|o| o.alert.state == AlertState::Firing)
+        });
         for (labels, e) in &p.am {
             let Some(o) = &e.offered else { continue };
             let is_firing = o.alert.state == AlertState::Firing;
@@ -331,6 +361,22 @@ impl Notifier {
         let Ok(mut p) = self.pending.lock() else {
             return;
         };
+        if ok {
+            let resolved_at: Vec<(Labels, i64)> = due
+                .resolved
+                .iter()
+                .filter_map(|l| {
+                    let offered = match self.cfg.kind {
+                        NotifierKind::Alertmanager => p.am.get(l).and_then(|e| e.offered.as_ref()),
+                        _ => p.groups.get(&due.key).and_then(|g| g.alerts.get(l)),
+                    };
+                    Some((l.clone(), offered?.alert.resolved_at_ms?))
+                })
+                .collect();
+            p.told_resolved.extend(resolved_at);
+            p.told_resolved
+                .retain(|_, at| now_ms - *at < crate::state::RESOLVED_RETENTION_MS);
+        }
         let retry_ms = if ok {
             0
         } else {

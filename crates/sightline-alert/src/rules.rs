@@ -114,6 +114,8 @@ pub struct RuleGroup {
 pub fn load(dir: &Path, patterns: &[String], default_interval: Duration) -> Result<Vec<RuleGroup>> {
     let mut groups = Vec::new();
     let mut names = HashSet::new();
+    // Absolute, so the state file knows a group by one name however the server was started.
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
     for pattern in patterns {
         let full: PathBuf = dir.join(pattern);
         let text = full.to_string_lossy();

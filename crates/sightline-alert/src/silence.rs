@@ -93,16 +93,28 @@ pub struct Silences {
 }
 
 impl Silences {
-    /// Adds (or, with a known id, replaces) a silence; returns its id.
-    pub fn upsert(&mut self, mut s: Silence) -> Result<String, String> {
+    /// Adds a silence, or updates one given by id, as Alertmanager does: an update of a
+    /// silence that has started expires it and creates a new one (a new id). Returns the id.
+    pub fn upsert(&mut self, mut s: Silence, now: DateTime<Utc>) -> Result<String, String> {
         s.check()?;
-        if s.id.is_empty() {
-            s.id = uuid::Uuid::new_v4().to_string();
-        } else if !self.list.iter().any(|x| x.id == s.id) {
-            return Err(format!("silence {} not found", s.id));
+        if s.ends_at <= now {
+            return Err("endsAt is in the past".into());
         }
+        if !s.id.is_empty() {
+            let Some(old) = self.list.iter().find(|x| x.id == s.id) else {
+                return Err(format!("silence {} not found", s.id));
+            };
+            if old.state(now) == "pending" {
+                let id = s.id.clone();
+                self.list.retain(|x| x.id != id);
+                self.list.push(s);
+                return Ok(id);
+            }
+            let old_id = std::mem::take(&mut s.id);
+            self.expire(&old_id, now);
+        }
+        s.id = uuid::Uuid::new_v4().to_string();
         let id = s.id.clone();
-        self.list.retain(|x| x.id != id);
         self.list.push(s);
         Ok(id)
     }
@@ -168,21 +180,27 @@ mod tests {
         }
     }
 
+    impl Silences {
+        fn upsert_now(&mut self, s: Silence) -> Result<String, String> {
+            self.upsert(s, Utc::now())
+        }
+    }
+
     #[test]
     fn silences_match_expire_and_refuse_bad_matchers() {
         let mut set = Silences::default();
         let id = set
-            .upsert(silence("alertname", "Slo.*", true))
+            .upsert_now(silence("alertname", "Slo.*", true))
             .expect("valid");
         let labels = Labels::from_pairs([("alertname", "SloBurn"), ("slo", "a")]);
         assert!(set.silenced(&labels, Utc::now()));
         assert!(!set.silenced(&Labels::from_pairs([("alertname", "Other")]), Utc::now()));
         assert!(set.expire(&id, Utc::now()));
         assert!(!set.silenced(&labels, Utc::now() + chrono::Duration::milliseconds(1)));
-        assert!(set.upsert(silence("alertname", "", false)).is_err());
-        assert!(set.upsert(silence("alertname", "(", true)).is_err());
+        assert!(set.upsert_now(silence("alertname", "", false)).is_err());
+        assert!(set.upsert_now(silence("alertname", "(", true)).is_err());
         let mut unknown = silence("a", "b", false);
         unknown.id = "nope".into();
-        assert!(set.upsert(unknown).is_err());
+        assert!(set.upsert(unknown, Utc::now()).is_err());
     }
 }

@@ -27,8 +27,9 @@ use crate::state::{Active, AlertSet};
 const OVERLAP_MS: i64 = 2 * MINUTE_MS;
 /// What the first evaluation reads.
 const FIRST_READ_MS: i64 = 5 * MINUTE_MS;
-/// A series not seen this long is forgotten.
-const SERIES_FORGET_MS: i64 = 24 * 3_600_000;
+/// A series not seen this long is forgotten (if it comes back without a reset, its whole
+/// value counts: a week makes that rare).
+const SERIES_FORGET_MS: i64 = 7 * 24 * 3_600_000;
 /// Failing trace ids kept for alert annotations.
 const EXEMPLARS_MAX: usize = 5;
 pub const DEFAULT_MIN_EVENTS: f64 = 10.0;
@@ -128,6 +129,9 @@ pub struct SloCounts {
     series: Vec<Vec<(Labels, Seen)>>,
     pub last_event_ms: Option<i64>,
     pub started_ms: Option<i64>,
+    /// The SLI definition the cursors belong to ([`SloRuntime::definition`]).
+    #[serde(default)]
+    definition: String,
     /// Alerts of each SLO alert kind, by [`SloAlert::key`].
     pub alerts: Vec<(String, AlertSet)>,
 }
@@ -231,7 +235,7 @@ impl SloRuntime {
                 .alerts
                 .push((kind.key().to_string(), AlertSet::default()));
         }
-        Self {
+        let mut rt = Self {
             cfg,
             tenant,
             source,
@@ -243,11 +247,46 @@ impl SloRuntime {
             last_eval_ms: None,
             eval_duration: Duration::ZERO,
             exemplars: VecDeque::new(),
-        }
+        };
+        rt.counts.definition = rt.definition();
+        rt
+    }
+
+    /// What the cursors depend on: the tenant and the source. When a restart brings a
+    /// changed SLI, the saved per-series cursors are dropped and the next read is a first
+    /// read again (a baseline), so a widened selector does not count history as new events.
+    fn definition(&self) -> String {
+        let m = |ms: &[LabelMatcher]| {
+            ms.iter()
+                .map(|m| format!("{}{:?}{:?}", m.name, m.op, m.value))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let source = match &self.source {
+            Source::Ratio {
+                total,
+                other,
+                other_is_errors,
+            } => format!("ratio {} {} {other_is_errors}", m(total), m(other)),
+            Source::Latency {
+                count,
+                bucket,
+                threshold,
+            } => format!("latency {} {} {threshold}", m(count), m(bucket)),
+            Source::Probe { success } => format!("probe {}", m(success)),
+            Source::Spans(s) => format!("spans {s:?}"),
+        };
+        format!("{} {source}", self.tenant.as_str())
     }
 
     /// Takes over counts saved by an earlier run (alert sets of unknown kinds are dropped).
-    pub fn restore(&mut self, saved: SloCounts) {
+    pub fn restore(&mut self, mut saved: SloCounts) {
+        let definition = self.definition();
+        if saved.definition != definition {
+            saved.series.clear();
+            saved.cursor_ms = None;
+            saved.definition = definition;
+        }
         let alerts = std::mem::take(&mut self.counts.alerts);
         self.counts = saved;
         let mut restored = std::mem::take(&mut self.counts.alerts);
@@ -318,7 +357,7 @@ impl SloRuntime {
                 let prev = seen.get(&s.labels).copied();
                 let mut last = prev;
                 for sample in &s.samples {
-                    if sightline_model::is_stale_nan(sample.value) || sample.value.is_nan() {
+                    if !sample.value.is_finite() {
                         continue;
                     }
                     if last.is_some_and(|l| sample.timestamp_ms <= l.t_ms) {

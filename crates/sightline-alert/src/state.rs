@@ -39,6 +39,9 @@ pub struct Alert {
     pub labels: Labels,
     pub annotations: Vec<(String, String)>,
     pub state: AlertState,
+    /// Saved as Prometheus writes values (`"+Inf"`, `"NaN"` included), which JSON numbers
+    /// cannot hold.
+    #[serde(with = "value_text")]
     pub value: f64,
     pub active_at_ms: i64,
     pub fired_at_ms: Option<i64>,
@@ -47,6 +50,23 @@ pub struct Alert {
     pub last_seen_ms: i64,
     /// Set while firing only because of `keep_firing_for`.
     pub keep_firing_since_ms: Option<i64>,
+}
+
+mod value_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&sightline_query::promql::format_value(*v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        let text = String::deserialize(d)?;
+        match text.as_str() {
+            "+Inf" => Ok(f64::INFINITY),
+            "-Inf" => Ok(f64::NEG_INFINITY),
+            _ => text.parse().map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 /// One evaluation's result for one alert: its labels, annotations and value.
@@ -138,8 +158,10 @@ impl AlertSet {
                     changed = true;
                     false
                 }
-                AlertState::Firing if keep_ms > 0 && now_ms - a.last_seen_ms < keep_ms => {
-                    a.keep_firing_since_ms.get_or_insert(a.last_seen_ms);
+                AlertState::Firing
+                    if keep_ms > 0
+                        && now_ms - *a.keep_firing_since_ms.get_or_insert(now_ms) < keep_ms =>
+                {
                     true
                 }
                 AlertState::Firing => {
@@ -219,6 +241,17 @@ mod tests {
     }
 
     #[test]
+    fn non_finite_values_survive_json() {
+        let mut set = AlertSet::default();
+        let mut a = active("a");
+        a.value = f64::INFINITY;
+        set.update(0, vec![a], Duration::ZERO, Duration::ZERO);
+        let json = serde_json::to_string(&set).expect("encode");
+        let back: AlertSet = serde_json::from_str(&json).expect("decode");
+        assert_eq!(back.all().next().map(|a| a.value), Some(f64::INFINITY));
+    }
+
+    #[test]
     fn keep_firing_for_holds_a_cleared_alert() {
         let mut set = AlertSet::default();
         set.update(0, vec![active("a")], Duration::ZERO, 5 * S);
@@ -226,8 +259,14 @@ mod tests {
         set.update(1_000, vec![], Duration::ZERO, 5 * S);
         assert_eq!(set.state(), AlertState::Firing);
         let a = set.active().next().expect("firing");
-        assert_eq!(a.keep_firing_since_ms, Some(0));
+        assert_eq!(
+            a.keep_firing_since_ms,
+            Some(1_000),
+            "since the first failing evaluation"
+        );
         set.update(5_000, vec![], Duration::ZERO, 5 * S);
+        assert_eq!(set.state(), AlertState::Firing);
+        set.update(6_000, vec![], Duration::ZERO, 5 * S);
         assert_eq!(set.state(), AlertState::Inactive);
     }
 

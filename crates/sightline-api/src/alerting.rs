@@ -84,7 +84,14 @@ async fn post_silence(
         .ok_or_else(|| ApiError::new(ErrorKind::Unavailable, "alerting is not running"))?;
     let id = alerting
         .upsert_silence(silence)
-        .map_err(ApiError::bad_data)?;
+        .await
+        .map_err(|(theirs, e)| {
+            if theirs {
+                ApiError::bad_data(e)
+            } else {
+                ApiError::internal(e)
+            }
+        })?;
     Ok(success(json!({"silenceID": id})))
 }
 
@@ -106,7 +113,7 @@ async fn delete_silence(
     let alerting = state
         .alerting()
         .ok_or_else(|| not_found(format!("silence {id} not found")))?;
-    match alerting.expire_silence(&id) {
+    match alerting.expire_silence(&id).await {
         Ok(true) => Ok(success(json!({"silenceID": id}))),
         Ok(false) => Err(not_found(format!("silence {id} not found"))),
         Err(e) => Err(ApiError::internal(e)),

@@ -159,3 +159,21 @@ fn a_resolved_alert_is_sent_once() {
     n.offer(&offered(&set), NONE, 2_000);
     assert!(n.due(2_000).is_empty());
 }
+
+#[test]
+fn an_alert_resolved_after_a_restart_is_still_sent_resolved_once() {
+    // The alert fired before this notifier started (a previous run sent it).
+    let n = notifier(
+        "name: w\ntype: webhook\nurl: http://127.0.0.1:1/\ngroup_wait: 0s\ngroup_interval: 0s\n",
+    );
+    let mut set = AlertSet::default();
+    fire(&mut set, 0, &["a"]);
+    fire(&mut set, 1_000, &[]);
+    n.offer(&offered(&set), NONE, 1_000);
+    let due = n.due(1_000);
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].body["status"], "resolved");
+    n.sent(&due[0], true, 1_000);
+    n.offer(&offered(&set), NONE, 2_000);
+    assert!(n.due(2_000).is_empty(), "told once");
+}

@@ -330,4 +330,10 @@ fn counts_survive_a_save_and_restore() {
     assert_eq!(back.counts.buckets, s.counts.buckets);
     assert_eq!(back.counts.cursor_ms, Some(T0));
     assert_eq!(back.counts.alerts.len(), SloAlert::ALL.len());
+    // A changed SLI keeps the buckets but starts its cursors afresh.
+    let mut changed =
+        slo("name: s\nobjective: 99\nsli:\n  errors: 'req{code=~\"5..\"}'\n  total: req\n");
+    changed.restore(serde_json::from_str(&json).expect("decode"));
+    assert_eq!(changed.counts.buckets, s.counts.buckets);
+    assert_eq!(changed.counts.cursor_ms, None);
 }
