@@ -58,6 +58,36 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 /// Endpoint label of requests that no route matched.
 pub const UNMATCHED: &str = "unmatched";
 
+tokio::task_local! {
+    /// The id of the request the current task handles (spawned tasks do not inherit it).
+    static CURRENT_REQUEST_ID: HeaderValue;
+}
+
+/// The id of the request being handled by the current task, if any (what
+/// [`crate::client::TracePropagation`] forwards).
+pub fn current_request_id() -> Option<HeaderValue> {
+    CURRENT_REQUEST_ID.try_with(HeaderValue::clone).ok()
+}
+
+/// Makes `span` the child of the trace the request's `traceparent` names (a new trace
+/// without one) and records `trace_id` and `span_id` on it for the log lines.
+fn join_trace<B>(span: &tracing::Span, req: &Request<B>) {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let parent = crate::otel::extract(req.headers());
+    let _ = span.set_parent(parent.clone());
+    let own = span.context();
+    // Without an OpenTelemetry layer the span has no context of its own: log the caller's.
+    let sc = match own.span().span_context() {
+        sc if sc.is_valid() => sc.clone(),
+        _ => parent.span().span_context().clone(),
+    };
+    if sc.is_valid() {
+        span.record("trace_id", tracing::field::display(sc.trace_id()));
+        span.record("span_id", tracing::field::display(sc.span_id()));
+    }
+}
+
 /// The request id of the current request, stored in the request extensions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(HeaderValue);
@@ -263,10 +293,16 @@ where
             user_id = tracing::field::Empty,
             trace_id = tracing::field::Empty,
             span_id = tracing::field::Empty,
+            // Read by tracing-opentelemetry: the exported span's name, kind and status.
+            "otel.name" = format!("{} {}", route.method, route.endpoint),
+            "otel.kind" = "server",
+            "otel.status_code" = tracing::field::Empty,
+            "http.response.status_code" = tracing::field::Empty,
         );
         if let Some(user_id) = req.headers().get(&X_USER_ID).and_then(|v| v.to_str().ok()) {
             span.record("user_id", user_id);
         }
+        join_trace(&span, &req);
         let path = req.uri().path().to_owned();
         span.in_scope(|| {
             tracing::info!(method = %route.method, path, "Request started");
@@ -278,7 +314,8 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let active = ActiveGuard::new(self.metrics.active.get_or_create(&route).clone());
         let metrics = Arc::clone(&self.metrics);
-        let future = span.in_scope(|| inner.call(req));
+        let future =
+            CURRENT_REQUEST_ID.scope(request_id.clone(), span.in_scope(|| inner.call(req)));
         Box::pin(
             async move {
                 let result = future.await;
@@ -288,6 +325,11 @@ where
                     Ok(response) => response.status().as_u16(),
                     Err(_) => 500,
                 };
+                let span = tracing::Span::current();
+                span.record("http.response.status_code", status);
+                if status >= 500 {
+                    span.record("otel.status_code", "error");
+                }
                 tracing::info!(
                     method = %route.method,
                     path,

@@ -1,11 +1,17 @@
 //! Instrumentation for Rust services built on `tracing`, `tower` and `axum`.
 //!
+//! - [`init`] / [`Builder`]: one call installing JSON logs, W3C propagation, OTLP export of
+//!   traces, logs and metrics, `/metrics` on its own port and USE system metrics; its
+//!   [`Guard`] flushes on drop.
 //! - [`logging`]: flat JSON log lines with the request context on every line.
 //! - [`http`]: a tower layer giving each request an id, a span, start/end logs and RED
 //!   metrics labelled by route template.
 //! - [`metrics`]: the Prometheus registry handle, business metrics in one line, `/metrics`.
 //! - [`health`]: `/health/live`, `/health/ready` and `/health/startup` with cached,
 //!   time-limited dependency checks.
+//! - [`otel`]: the OpenTelemetry providers and W3C propagation; [`client`]: a reqwest
+//!   middleware carrying the trace and the request id to the next service; [`system`]: USE
+//!   metrics.
 //!
 //! The pieces are independent and built on the standard crates (`tracing-subscriber`,
 //! `tower`, `prometheus-client`), so each can be adopted on its own.
@@ -32,14 +38,21 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod health;
 pub mod http;
+mod init;
 pub mod logging;
 pub mod metrics;
+pub mod otel;
+pub mod system;
 
 pub use health::Health;
 pub use http::HttpLayer;
+pub use init::{Builder, DEFAULT_METRICS_PORT, Guard, InitError, init};
 pub use logging::JsonLayer;
 pub use metrics::Metrics;
 /// The `prometheus-client` the metrics are built with, so business metric types match.
 pub use prometheus_client;
+/// The OpenTelemetry crates the SDK is built with, one matching set.
+pub use {opentelemetry, opentelemetry_sdk, reqwest_middleware, tracing_opentelemetry};
