@@ -89,7 +89,8 @@ impl Builder {
         self
     }
 
-    /// Installs everything; see the [module docs](self).
+    /// Installs everything: JSON logs, propagation, OTLP export when configured, `/metrics`
+    /// and system metrics.
     ///
     /// # Errors
     /// When a subscriber is already installed, an exporter cannot be built, or the metrics
