@@ -19,8 +19,8 @@ $(VENV)/ok: tests/integration/requirements.txt
 	touch $@
 
 integration: $(VENV)/ok
-	cargo build -p sightline
-	SIGHTLINE_BIN=$(CURDIR)/target/debug/sightline $(PY) -m pytest -q tests/integration
+	cargo build -p sightline -p orders-service
+	SIGHTLINE_BIN=$(CURDIR)/target/debug/sightline ORDERS_SERVICE_BIN=$(CURDIR)/target/debug/orders-service $(PY) -m pytest -q tests/integration
 
 serve:
 	cargo run --release -p sightline -- serve

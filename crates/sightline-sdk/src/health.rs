@@ -167,6 +167,21 @@ impl HealthBuilder {
         self.tcp_check(name, url_address(url))
     }
 
+    /// Adds a readiness check that asks Redis at `url` (`redis://host:port/db`) for `PING`
+    /// and wants `+PONG` (or `-NOAUTH`, which proves Redis answers) back.
+    pub fn redis_check(self, name: impl Into<String>, url: &str) -> Self {
+        let addr: Arc<str> = url_address(url).into();
+        self.check(name, move || redis_ping(Arc::clone(&addr)))
+    }
+
+    /// Adds a readiness check that opens a PostgreSQL conversation at `url`
+    /// (`postgres://user:pw@host:port/db`): the protocol's SSL request, answered `S` or `N`
+    /// only by a PostgreSQL server that accepts connections.
+    pub fn postgres_check(self, name: impl Into<String>, url: &str) -> Self {
+        let addr: Arc<str> = url_address(url).into();
+        self.check(name, move || postgres_hello(Arc::clone(&addr)))
+    }
+
     /// Builds the shareable [`Health`].
     pub fn build(self) -> Health {
         Health {
@@ -327,6 +342,51 @@ pub async fn tcp(addr: impl AsRef<str>) -> Result<(), String> {
         .await
         .map(drop)
         .map_err(|e| format!("connect {addr}: {e}"))
+}
+
+async fn exchange(addr: &str, send: &[u8], reply: &mut [u8]) -> Result<usize, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    stream
+        .write_all(send)
+        .await
+        .map_err(|e| format!("write to {addr}: {e}"))?;
+    let n = stream
+        .read(reply)
+        .await
+        .map_err(|e| format!("read from {addr}: {e}"))?;
+    if n == 0 {
+        return Err(format!("{addr} closed the connection"));
+    }
+    Ok(n)
+}
+
+/// Sends Redis `PING`; the caller's timeout bounds it.
+pub async fn redis_ping(addr: impl AsRef<str>) -> Result<(), String> {
+    let addr = addr.as_ref();
+    let mut reply = [0u8; 64];
+    let n = exchange(addr, b"*1\r\n$4\r\nPING\r\n", &mut reply).await?;
+    let reply = String::from_utf8_lossy(&reply[..n]);
+    if reply.starts_with("+PONG") || reply.starts_with("-NOAUTH") {
+        Ok(())
+    } else {
+        Err(format!("{addr} answered PING with {:?}", reply.trim_end()))
+    }
+}
+
+/// Sends PostgreSQL's `SSLRequest`; the caller's timeout bounds it.
+pub async fn postgres_hello(addr: impl AsRef<str>) -> Result<(), String> {
+    let addr = addr.as_ref();
+    // Length 8, then the SSLRequest code 80877103.
+    let request = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+    let mut reply = [0u8; 1];
+    exchange(addr, &request, &mut reply).await?;
+    match reply[0] {
+        b'S' | b'N' => Ok(()),
+        other => Err(format!("{addr} is not PostgreSQL (answered {other:#04x})")),
+    }
 }
 
 /// The `host:port` of a URL, with the scheme's default port when none is given (`redis`

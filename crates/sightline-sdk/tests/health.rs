@@ -164,3 +164,82 @@ fn url_addresses() {
     assert_eq!(url_address("postgres://[::1]:7/x"), "[::1]:7");
     assert_eq!(url_address("db:5432"), "db:5432");
 }
+
+/// A one-shot server answering every connection with `reply` after reading a request.
+async fn fake(reply: &'static [u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = [0u8; 64];
+            let _ = s.read(&mut buf).await;
+            let _ = s.write_all(reply).await;
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn redis_and_postgres_checks_speak_their_protocols() {
+    use sightline_sdk::health::{postgres_hello, redis_ping};
+    assert_eq!(redis_ping(fake(b"+PONG\r\n").await).await, Ok(()));
+    assert!(
+        redis_ping(fake(b"HTTP/1.1 400 Bad Request\r\n").await)
+            .await
+            .is_err()
+    );
+    assert_eq!(postgres_hello(fake(b"N").await).await, Ok(()));
+    assert!(postgres_hello(fake(b"+PONG").await).await.is_err());
+}
+
+/// Against a real Redis when `redis-server` is installed (`.ci/run` installs it): started
+/// here on a free loopback port and stopped by its PID.
+#[tokio::test]
+async fn redis_check_against_a_real_redis() {
+    let Ok(path) = which("redis-server") else {
+        assert!(std::env::var("CI").is_err(), "CI must install redis-server");
+        return;
+    };
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let mut child = std::process::Command::new(path)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start redis-server");
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let mut result = Err(String::new());
+    for _ in 0..100 {
+        result = sightline_sdk::health::redis_ping(sightline_sdk::health::url_address(&url)).await;
+        if result.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(result, Ok(()));
+}
+
+fn which(name: &str) -> Result<std::path::PathBuf, ()> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .ok_or(())
+}
