@@ -419,6 +419,13 @@ pub fn validate(
     Ok(())
 }
 
+/// The tenant an SLO or probe names, `default` when none (validation has checked it).
+pub fn tenant_or_default(tenant: Option<&str>) -> sightline_model::TenantId {
+    tenant
+        .and_then(|t| sightline_model::TenantId::new(t).ok())
+        .unwrap_or_else(sightline_model::TenantId::default_tenant)
+}
+
 fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty()
         || !name

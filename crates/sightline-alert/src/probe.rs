@@ -39,11 +39,7 @@ pub struct ProbeRuntime {
 
 impl ProbeRuntime {
     pub fn new(cfg: ProbeConfig) -> Self {
-        let tenant = cfg
-            .tenant
-            .as_deref()
-            .and_then(|t| TenantId::new(t).ok())
-            .unwrap_or_else(TenantId::default_tenant);
+        let tenant = crate::config::tenant_or_default(cfg.tenant.as_deref());
         let client = reqwest::Client::builder()
             .timeout(cfg.timeout.unwrap_or(Duration::from_secs(1)))
             .redirect(reqwest::redirect::Policy::none())

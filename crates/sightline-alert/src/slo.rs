@@ -221,11 +221,7 @@ pub struct SloRuntime {
 
 impl SloRuntime {
     pub fn new(cfg: SloConfig) -> Self {
-        let tenant = cfg
-            .tenant
-            .as_deref()
-            .and_then(|t| TenantId::new(t).ok())
-            .unwrap_or_else(TenantId::default_tenant);
+        let tenant = crate::config::tenant_or_default(cfg.tenant.as_deref());
         let source = Source::of(&cfg);
         let window = cfg.window();
         let objective = cfg.objective / 100.0;

@@ -16,7 +16,10 @@
 //! 4. records the RED metrics `http_requests_total{method,endpoint,status_code}`,
 //!    `http_errors_total{method,endpoint,error_type}` (`client_error` for 4xx,
 //!    `server_error` for 5xx), `http_request_duration_seconds{method,endpoint}` (the seed's
-//!    buckets, [`crate::metrics::DEFAULT_BUCKETS`]) and `http_requests_active{method,endpoint}`.
+//!    buckets, [`crate::metrics::DEFAULT_BUCKETS`], with the request's `trace_id` as the
+//!    exemplar) and `http_requests_active{method,endpoint}`;
+//! 5. joins the caller's W3C `traceparent` (the server span is its child) and records the
+//!    span's `trace_id` and `span_id` for the log lines.
 //!
 //! # Invariants
 //! - `endpoint` is the route template from axum's [`MatchedPath`] (`/api/users/{id}`), never
@@ -44,7 +47,8 @@ use tower::{Layer, Service};
 use tracing::Instrument;
 
 pub use crate::logging::REQUEST_SPAN_NAME;
-use crate::metrics::{Buckets, HistogramFamily, Metrics};
+use crate::metrics::{Buckets, Metrics};
+use prometheus_client::metrics::exemplar::HistogramWithExemplars;
 
 /// The request id header, read from requests and set on responses.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -70,8 +74,9 @@ pub fn current_request_id() -> Option<HeaderValue> {
 }
 
 /// Makes `span` the child of the trace the request's `traceparent` names (a new trace
-/// without one) and records `trace_id` and `span_id` on it for the log lines.
-fn join_trace<B>(span: &tracing::Span, req: &Request<B>) {
+/// without one) and records `trace_id` and `span_id` on it for the log lines; returns the
+/// trace id, for the latency exemplar.
+fn join_trace<B>(span: &tracing::Span, req: &Request<B>) -> Option<TraceExemplar> {
     use opentelemetry::trace::TraceContextExt;
     use tracing_opentelemetry::OpenTelemetrySpanExt;
     let parent = crate::otel::extract(req.headers());
@@ -82,10 +87,20 @@ fn join_trace<B>(span: &tracing::Span, req: &Request<B>) {
         sc if sc.is_valid() => sc.clone(),
         _ => parent.span().span_context().clone(),
     };
-    if sc.is_valid() {
-        span.record("trace_id", tracing::field::display(sc.trace_id()));
-        span.record("span_id", tracing::field::display(sc.span_id()));
+    if !sc.is_valid() {
+        return None;
     }
+    span.record("trace_id", tracing::field::display(sc.trace_id()));
+    span.record("span_id", tracing::field::display(sc.span_id()));
+    Some(TraceExemplar {
+        trace_id: sc.trace_id().to_string(),
+    })
+}
+
+/// The exemplar of `http_request_duration_seconds`: the trace of the observed request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TraceExemplar {
+    trace_id: String,
 }
 
 /// The request id of the current request, stored in the request extensions.
@@ -125,7 +140,7 @@ struct RouteLabels {
 pub(crate) struct HttpMetrics {
     requests: Family<RequestLabels, Counter>,
     errors: Family<ErrorLabels, Counter>,
-    duration: HistogramFamily<RouteLabels>,
+    duration: Family<RouteLabels, HistogramWithExemplars<TraceExemplar>, Buckets>,
     active: Family<RouteLabels, Gauge>,
 }
 
@@ -161,8 +176,16 @@ impl HttpMetrics {
         metrics
     }
 
-    fn finish(&self, route: RouteLabels, status: u16, seconds: f64) {
-        self.duration.get_or_create(&route).observe(seconds);
+    fn finish(
+        &self,
+        route: RouteLabels,
+        status: u16,
+        seconds: f64,
+        exemplar: Option<TraceExemplar>,
+    ) {
+        self.duration
+            .get_or_create(&route)
+            .observe(seconds, exemplar, None);
         let error_type = match status {
             400..=499 => Some("client_error"),
             500..=599 => Some("server_error"),
@@ -302,7 +325,7 @@ where
         if let Some(user_id) = req.headers().get(&X_USER_ID).and_then(|v| v.to_str().ok()) {
             span.record("user_id", user_id);
         }
-        join_trace(&span, &req);
+        let exemplar = join_trace(&span, &req);
         let path = req.uri().path().to_owned();
         span.in_scope(|| {
             tracing::info!(method = %route.method, path, "Request started");
@@ -337,7 +360,7 @@ where
                     duration_seconds = seconds,
                     "Request completed"
                 );
-                metrics.finish(route, status, seconds);
+                metrics.finish(route, status, seconds, exemplar);
                 result.map(|mut response| {
                     response.headers_mut().insert(X_REQUEST_ID, request_id);
                     response

@@ -13,9 +13,9 @@ fn ratio() -> SloRuntime {
     slo("name: s\nobjective: 99\nsli:\n  errors: 'req{code=\"500\"}'\n  total: req\n")
 }
 
-fn series(code: &str, points: &[(i64, f64)]) -> SeriesData {
+fn data(labels: &[(&str, &str)], points: &[(i64, f64)]) -> SeriesData {
     SeriesData {
-        labels: Labels::from_pairs([("__name__", "req"), ("code", code)]),
+        labels: Labels::from_pairs(labels.iter().copied()),
         samples: points
             .iter()
             .map(|&(t, v)| sightline_model::Sample {
@@ -24,6 +24,10 @@ fn series(code: &str, points: &[(i64, f64)]) -> SeriesData {
             })
             .collect(),
     }
+}
+
+fn series(code: &str, points: &[(i64, f64)]) -> SeriesData {
+    data(&[("__name__", "req"), ("code", code)], points)
 }
 
 fn total(s: &SloRuntime) -> Count {
@@ -101,16 +105,7 @@ fn latency_reads_the_threshold_bucket_and_says_when_it_is_missing() {
         if let Some(le) = le {
             pairs.push(("le", le));
         }
-        SeriesData {
-            labels: Labels::from_pairs(pairs),
-            samples: pts
-                .iter()
-                .map(|&(t, v)| sightline_model::Sample {
-                    timestamp_ms: t,
-                    value: v,
-                })
-                .collect(),
-        }
+        data(&pairs, pts)
     };
     s.apply(
         T0,
@@ -152,16 +147,7 @@ fn latency_reads_the_threshold_bucket_and_says_when_it_is_missing() {
 #[test]
 fn probe_samples_are_events() {
     let mut s = slo("name: p\nobjective: 99\nsli: {probe: web}\n");
-    let probe = |pts: &[(i64, f64)]| SeriesData {
-        labels: Labels::from_pairs([("__name__", "probe_success"), ("probe", "web")]),
-        samples: pts
-            .iter()
-            .map(|&(t, v)| sightline_model::Sample {
-                timestamp_ms: t,
-                value: v,
-            })
-            .collect(),
-    };
+    let probe = |pts: &[(i64, f64)]| data(&[("__name__", "probe_success"), ("probe", "web")], pts);
     s.apply(
         T0,
         vec![vec![probe(&[(T0 - 2_000, 1.0), (T0 - 1_000, 0.0)])]],
