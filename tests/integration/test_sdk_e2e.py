@@ -389,6 +389,18 @@ def test_one_order_is_one_trace_with_its_logs_and_metrics(server_factory, childr
         f'orders_total{{job="{SCRAPE_JOB}",instance="{orders.metrics_target}",product="widget",country="FR"}}',
         [up_query, f'{{job="{SCRAPE_JOB}",__name__=~"orders.*"}}'],
     )
+    # The order's amount (2 × 9.5), observed by the orders service's summary: its median is
+    # within the summary's 1 % accuracy, and _count is scraped beside it.
+    poll_at_least_one(
+        server,
+        f'order_amount_count{{job="{SCRAPE_JOB}",instance="{orders.metrics_target}"}} > 0',
+        [up_query, f'{{job="{SCRAPE_JOB}",__name__=~"order_amount.*"}}'],
+    )
+    poll_at_least_one(
+        server,
+        f'order_amount{{job="{SCRAPE_JOB}",quantile="0.5"}} > 18.81 < 19.19',
+        [f'{{job="{SCRAPE_JOB}",__name__=~"order_amount.*"}}'],
+    )
     poll_at_least_one(
         server,
         'traces_spanmetrics_calls_total{service="payment"}',

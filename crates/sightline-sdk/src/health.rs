@@ -174,12 +174,12 @@ impl HealthBuilder {
         self.check(name, move || redis_ping(Arc::clone(&addr)))
     }
 
-    /// Adds a readiness check that opens a PostgreSQL conversation at `url`
-    /// (`postgres://user:pw@host:port/db`): the protocol's SSL request, answered `S` or `N`
-    /// only by a PostgreSQL server that accepts connections.
+    /// Adds a readiness check that asks PostgreSQL at `url`
+    /// (`postgres://user:pw@host:port/db`) whether it accepts sessions, as `pg_isready`
+    /// does; see [`postgres_hello`].
     pub fn postgres_check(self, name: impl Into<String>, url: &str) -> Self {
-        let addr: Arc<str> = url_address(url).into();
-        self.check(name, move || postgres_hello(Arc::clone(&addr)))
+        let url: Arc<str> = url.into();
+        self.check(name, move || postgres_hello(Arc::clone(&url)))
     }
 
     /// Builds the shareable [`Health`].
@@ -376,17 +376,86 @@ pub async fn redis_ping(addr: impl AsRef<str>) -> Result<(), String> {
     }
 }
 
-/// Sends PostgreSQL's `SSLRequest`; the caller's timeout bounds it.
-pub async fn postgres_hello(addr: impl AsRef<str>) -> Result<(), String> {
-    let addr = addr.as_ref();
-    // Length 8, then the SSLRequest code 80877103.
-    let request = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
-    let mut reply = [0u8; 1];
-    exchange(addr, &request, &mut reply).await?;
+/// Asks the PostgreSQL server at `url` (`postgres://user:pw@host:port/db`) whether it
+/// accepts sessions, as `pg_isready` does: it sends a protocol 3.0 startup message for the
+/// URL's user (default `postgres`) and database (default: the user) and reads the first
+/// reply. An authentication request, or any error but "starting up / shutting down /
+/// recovering" (SQLSTATE `57P03`) and "too many connections" (`53300`), means the server is
+/// up and taking connections; a wrong password is the caller's problem, not a readiness
+/// one. The caller's timeout bounds it; no password is ever sent.
+pub async fn postgres_hello(url: impl AsRef<str>) -> Result<(), String> {
+    let url = url.as_ref();
+    let addr = url_address(url);
+    let (user, database) = postgres_user_and_database(url);
+    let mut body = Vec::with_capacity(64);
+    body.extend_from_slice(&196_608u32.to_be_bytes()); // protocol 3.0
+    for (key, value) in [
+        ("user", user.as_str()),
+        ("database", database.as_str()),
+        ("application_name", "health-check"),
+    ] {
+        for part in [key, value] {
+            body.extend_from_slice(part.as_bytes());
+            body.push(0);
+        }
+    }
+    body.push(0);
+    let mut message = u32::try_from(body.len() + 4)
+        .map_err(|_| "startup message too long".to_owned())?
+        .to_be_bytes()
+        .to_vec();
+    message.extend_from_slice(&body);
+    let mut reply = [0u8; 512];
+    let n = exchange(&addr, &message, &mut reply).await?;
     match reply[0] {
-        b'S' | b'N' => Ok(()),
+        b'R' => Ok(()),
+        b'E' => {
+            let (code, text) = postgres_error(&reply[..n]);
+            match code.as_str() {
+                "57P03" | "53300" => Err(format!("{addr} rejects connections: {text}")),
+                _ => Ok(()),
+            }
+        }
         other => Err(format!("{addr} is not PostgreSQL (answered {other:#04x})")),
     }
+}
+
+/// The user and database of a `postgres://` URL, with PostgreSQL's defaults.
+fn postgres_user_and_database(url: &str) -> (String, String) {
+    let rest = url.split_once("://").map_or("", |(_, rest)| rest);
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let user = authority
+        .rsplit_once('@')
+        .map(|(info, _)| info.split(':').next().unwrap_or_default())
+        .filter(|u| !u.is_empty())
+        .unwrap_or("postgres");
+    let database = path
+        .split(['?', '#'])
+        .next()
+        .filter(|d| !d.is_empty())
+        .unwrap_or(user);
+    (user.to_owned(), database.to_owned())
+}
+
+/// The SQLSTATE (`C`) and message (`M`) fields of an ErrorResponse: after the type byte and
+/// length, `(field type, NUL-terminated text)` pairs up to a lone NUL.
+fn postgres_error(message: &[u8]) -> (String, String) {
+    let (mut code, mut text) = (String::new(), String::new());
+    let mut fields = message.get(5..).unwrap_or_default();
+    while let [kind, rest @ ..] = fields {
+        if *kind == 0 {
+            break;
+        }
+        let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+        let value = String::from_utf8_lossy(&rest[..end]).into_owned();
+        match kind {
+            b'C' => code = value,
+            b'M' => text = value,
+            _ => {}
+        }
+        fields = rest.get(end + 1..).unwrap_or_default();
+    }
+    (code, text)
 }
 
 /// The `host:port` of a URL, with the scheme's default port when none is given (`redis`

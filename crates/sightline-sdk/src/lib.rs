@@ -6,7 +6,8 @@
 //! - [`logging`]: flat JSON log lines with the request context on every line.
 //! - [`http`]: a tower layer giving each request an id, a span, start/end logs and RED
 //!   metrics labelled by route template.
-//! - [`metrics`]: the Prometheus registry handle, business metrics in one line, `/metrics`.
+//! - [`metrics`]: the Prometheus registry handle, business metrics in one line, `/metrics`;
+//!   [`summary`]: the summaries `prometheus-client` lacks.
 //! - [`health`]: `/health/live`, `/health/ready` and `/health/startup` with cached,
 //!   time-limited dependency checks.
 //! - [`otel`]: the OpenTelemetry providers and W3C propagation; [`client`]: a reqwest
@@ -45,6 +46,7 @@ mod init;
 pub mod logging;
 pub mod metrics;
 pub mod otel;
+pub mod summary;
 pub mod system;
 
 pub use health::Health;
@@ -54,5 +56,6 @@ pub use logging::JsonLayer;
 pub use metrics::Metrics;
 /// The `prometheus-client` the metrics are built with, so business metric types match.
 pub use prometheus_client;
+pub use summary::{Summary, SummaryFamily, SummaryOptions};
 /// The OpenTelemetry crates the SDK is built with, one matching set.
 pub use {opentelemetry, opentelemetry_sdk, reqwest_middleware, tracing_opentelemetry};

@@ -11,7 +11,8 @@
 //!   suffixed twice (`orders_total` and `orders` both expose `orders_total`).
 //! - The registry lock is taken only to register and to render, never on the request path.
 //! - The text is rendered by `prometheus-client`'s encoder (OpenMetrics text, which
-//!   Prometheus scrapes natively), served with [`CONTENT_TYPE`].
+//!   Prometheus scrapes natively), served with [`CONTENT_TYPE`]; summaries, which it lacks,
+//!   are ours ([`crate::summary`]) and are rendered after its families, before `# EOF`.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -28,6 +29,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Metric, Registry};
 
 use crate::http::HttpMetrics;
+use crate::summary::{Summary, SummaryFamily, SummaryOptions};
 
 /// The seed's latency buckets, in seconds, used by `http_request_duration_seconds`.
 pub const DEFAULT_BUCKETS: [f64; 11] = [
@@ -75,6 +77,8 @@ impl<S: Clone + std::fmt::Debug> MetricConstructor<HistogramWithExemplars<S>> fo
 #[derive(Debug, Clone)]
 pub struct Metrics {
     registry: Arc<Mutex<Registry>>,
+    /// `(name, help, family)` of every summary, in registration order.
+    summaries: Arc<Mutex<Vec<(String, String, SummaryFamily)>>>,
     http: Arc<HttpMetrics>,
 }
 
@@ -91,6 +95,7 @@ impl Metrics {
         let http = Arc::new(HttpMetrics::register(&mut registry));
         Metrics {
             registry: Arc::new(Mutex::new(registry)),
+            summaries: Arc::default(),
             http,
         }
     }
@@ -164,12 +169,46 @@ impl Metrics {
         self.register(name, help, Family::new_with_constructor(buckets))
     }
 
+    /// Registers a summary with the default quantiles (0.5, 0.9, 0.99 over 10 minutes).
+    pub fn summary(&self, name: &str, help: &str) -> Summary {
+        self.summary_family(name, help, &[], SummaryOptions::default())
+            .with(&[])
+    }
+
+    /// Registers a summary family with these label names and options; pick a summary with
+    /// [`SummaryFamily::with`] and its label values.
+    pub fn summary_family(
+        &self,
+        name: &str,
+        help: &str,
+        label_names: &[&str],
+        options: SummaryOptions,
+    ) -> SummaryFamily {
+        let family = SummaryFamily::new(label_names, options);
+        self.summaries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((name.to_owned(), help.to_owned(), family.clone()));
+        family
+    }
+
     /// Renders every registered metric in the text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
-        let registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
-        // Encoding into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+        {
+            let registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
+            // Encoding into a String cannot fail.
+            let _ = prometheus_client::encoding::text::encode_registry(&mut out, &registry);
+        }
+        for (name, help, family) in self
+            .summaries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            family.encode(name, help, &mut out);
+        }
+        let _ = prometheus_client::encoding::text::encode_eof(&mut out);
         out
     }
 

@@ -191,8 +191,131 @@ async fn redis_and_postgres_checks_speak_their_protocols() {
             .await
             .is_err()
     );
-    assert_eq!(postgres_hello(fake(b"N").await).await, Ok(()));
+    // AuthenticationCleartextPassword: up, whatever the password.
+    let auth = b"R\0\0\0\x08\0\0\0\x03";
+    assert_eq!(postgres_hello(fake(auth).await).await, Ok(()));
+    // A failed login is still a server taking connections.
+    let bad_login = b"E\0\0\0\x20SFATAL\0C28P01\0Mpassword failed\0\0";
+    assert_eq!(postgres_hello(fake(bad_login).await).await, Ok(()));
+    let starting = b"E\0\0\0\x2aSFATAL\0C57P03\0Mthe database system is starting up\0\0";
+    let error = postgres_hello(fake(starting).await)
+        .await
+        .expect_err("starting");
+    assert!(
+        error.ends_with("rejects connections: the database system is starting up"),
+        "{error}"
+    );
     assert!(postgres_hello(fake(b"+PONG").await).await.is_err());
+}
+
+/// Against a real PostgreSQL when its server is installed (`.ci/run` installs it): a
+/// cluster made by `initdb` in a temporary directory, started on a free loopback port (as
+/// the `postgres` user when the test runs as root, since PostgreSQL refuses root) and
+/// stopped by its PID. Ready is 200 while it runs and 503 once it is killed.
+#[tokio::test]
+async fn postgres_check_against_a_real_postgresql() {
+    let Some(bin) = postgres_bin_dir() else {
+        assert!(std::env::var("CI").is_err(), "CI must install postgresql");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("sightline-sdk-pg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let as_root = run_output("id", &["-u"]).trim() == "0";
+    if as_root {
+        run_output(
+            "chown",
+            &["postgres:postgres", dir.to_str().expect("utf-8 path")],
+        );
+    }
+    let data = dir.join("data");
+    let data = data.to_str().expect("utf-8 path");
+    let command = |program: &str| {
+        let path = bin.join(program);
+        let mut command = if as_root {
+            let mut c = std::process::Command::new("setpriv");
+            c.args(["--reuid=postgres", "--regid=postgres", "--clear-groups"])
+                .arg(path);
+            c
+        } else {
+            std::process::Command::new(path)
+        };
+        command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        command
+    };
+    let status = command("initdb")
+        .args(["-D", data, "-A", "trust", "-U", "postgres", "--no-sync"])
+        .status()
+        .expect("run initdb");
+    assert!(status.success(), "initdb failed");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    // setpriv execs, so the PID is the postmaster's own.
+    let mut postmaster = command("postgres")
+        .args(["-D", data, "-p", &port.to_string(), "-F"])
+        .args(["-c", "listen_addresses=127.0.0.1"])
+        .args(["-c", &format!("unix_socket_directories={}", dir.display())])
+        .spawn()
+        .expect("start postgres");
+
+    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    let health = Health::builder()
+        .postgres_check("postgres", &url)
+        .cache_ttl(Duration::ZERO)
+        .build();
+    let mut ready = (StatusCode::SERVICE_UNAVAILABLE, Value::Null);
+    for _ in 0..200 {
+        ready = probe(&health, "/health/ready").await;
+        if ready.0 == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A role that does not exist still proves the server takes connections.
+    let unknown_role = sightline_sdk::health::postgres_hello(format!(
+        "postgres://nobody:secret@127.0.0.1:{port}/nowhere"
+    ))
+    .await;
+    let _ = postmaster.kill();
+    let _ = postmaster.wait();
+    assert_eq!(ready.0, StatusCode::OK, "{}", ready.1);
+    assert_eq!(ready.1["checks"]["postgres"]["status"], "ok");
+    assert_eq!(unknown_role, Ok(()));
+
+    let (status, body) = probe(&health, "/health/ready").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let error = body["checks"]["postgres"]["error"].as_str().expect("error");
+    assert!(error.contains(&format!("127.0.0.1:{port}")), "{error}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The directory of PostgreSQL's server programs: on `PATH`, or Debian's
+/// `/usr/lib/postgresql/<version>/bin`.
+fn postgres_bin_dir() -> Option<std::path::PathBuf> {
+    if let Ok(path) = which("postgres") {
+        let path = std::fs::canonicalize(path).ok()?;
+        return path.parent().map(std::path::Path::to_path_buf);
+    }
+    let mut dirs: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|d| d.join("postgres").is_file())
+        .collect();
+    dirs.sort();
+    dirs.pop()
+}
+
+fn run_output(program: &str, args: &[&str]) -> String {
+    let output = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
+    assert!(output.status.success(), "{program} {args:?} failed");
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// Against a real Redis when `redis-server` is installed (`.ci/run` installs it): started

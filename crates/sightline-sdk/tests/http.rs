@@ -214,6 +214,17 @@ async fn business_metrics_and_the_metrics_endpoint() {
         sightline_sdk::metrics::Buckets::new([0.1, 1.0]),
     );
     let stock = metrics.gauge_family::<Vec<(String, String)>>("stock", "Items in stock");
+    let basket = metrics.summary("basket_value", "Value of a basket");
+    let by_country = metrics.summary_family(
+        "delivery_days",
+        "Days to deliver",
+        &["country"],
+        sightline_sdk::SummaryOptions::default(),
+    );
+    for v in 1..=100 {
+        basket.observe(f64::from(v));
+    }
+    by_country.with(&["FR"]).observe(2.0);
     orders
         .get_or_create(&OrderLabels {
             product: "book".into(),
@@ -256,10 +267,25 @@ async fn business_metrics_and_the_metrics_endpoint() {
         "order_size_count 1",
         r#"checkout_seconds_bucket{le="1.0",region="eu"} 1"#,
         r#"stock{sku="b1"} 9"#,
-        "# EOF",
+        "# TYPE basket_value summary",
+        "basket_value_count 100\n",
+        "basket_value_sum 5050.0\n",
+        r#"delivery_days{country="FR",quantile="0.99"} "#,
+        r#"delivery_days_count{country="FR"} 1"#,
     ] {
         assert!(text.contains(expected), "missing {expected} in\n{text}");
     }
+    assert!(
+        text.ends_with("\n# EOF\n"),
+        "# EOF ends the exposition:\n{text}"
+    );
+    let median: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"basket_value{quantile="0.5"} "#))
+        .expect("median line")
+        .parse()
+        .expect("a number");
+    assert!((median - 50.5).abs() <= 1.0, "median {median}");
     assert!(!text.contains("orders_total_total"));
     // Families without samples (no request served yet) are left out of the exposition.
     assert!(!text.contains("http_requests"));

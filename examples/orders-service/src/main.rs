@@ -3,7 +3,7 @@
 //! - `--role orders`: `GET /api/users/{id}`, and `POST /api/orders`, which validates the
 //!   order, reserves stock at the inventory service and charges at the payment service
 //!   (both over HTTP with the trace and the request id propagated), then counts
-//!   `orders_total{product,country}` and `revenue_total`;
+//!   `orders_total{product,country}`, `revenue_total` and the `order_amount` summary;
 //! - `--role inventory`: `POST /api/inventory/reserve`;
 //! - `--role payment`: `POST /api/payments`.
 //!
@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use sightline_sdk::prometheus_client::metrics::counter::Counter;
 use sightline_sdk::prometheus_client::metrics::family::Family;
 use sightline_sdk::reqwest_middleware::ClientWithMiddleware;
-use sightline_sdk::{Health, HttpLayer};
+use sightline_sdk::{Health, HttpLayer, Summary};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Role {
@@ -87,6 +87,7 @@ struct App {
     requests: AtomicU64,
     orders: Family<OrderLabels, Counter>,
     revenue: Counter<f64, std::sync::atomic::AtomicU64>,
+    order_amount: Summary,
 }
 
 type Shared = Arc<App>;
@@ -202,6 +203,7 @@ async fn place_order(
         })
         .inc();
     app.revenue.inc_by(amount);
+    app.order_amount.observe(amount);
     let order_id = uuid::Uuid::new_v4().to_string();
     tracing::info!(
         order_id,
@@ -276,6 +278,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         requests: AtomicU64::new(0),
         orders: metrics.counter_family("orders", "Orders placed"),
         revenue: metrics.register("revenue", "Revenue of placed orders", Counter::default()),
+        order_amount: metrics.summary("order_amount", "Amount of placed orders"),
         args,
     });
     let routes = match app.args.role {
