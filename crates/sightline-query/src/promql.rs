@@ -231,6 +231,7 @@ pub fn evaluate(
     let times = Times {
         start_ms: q.start_ms,
         end_ms: q.end_ms,
+        step_ms: if instant { 0 } else { q.step_ms },
         lookback_ms: limits.lookback_ms,
         subquery_step_ms: limits.subquery_step_ms.max(1),
     };

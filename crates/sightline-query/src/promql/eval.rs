@@ -19,6 +19,7 @@
 
 mod aggregate;
 mod binary;
+mod rollup;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -129,6 +130,10 @@ pub(crate) struct Evaluator<'a> {
     /// A selector or subquery node whose `@` time slides by this much (see
     /// [`Evaluator::sliding_at`]).
     slide: Option<(usize, i64)>,
+    /// How many subqueries the evaluation running now is inside.
+    subquery_depth: usize,
+    /// Per range-function node computed as a rollup: its values for a chunk of steps.
+    rollups: HashMap<usize, rollup::Rollup>,
 }
 
 /// Sample indexes of one series: the first at or after `from_ms` (`lo`) and the first after
@@ -220,6 +225,8 @@ impl<'a> Evaluator<'a> {
             cursors: HashMap::new(),
             eval_start_ms: times.start_ms,
             slide: None,
+            subquery_depth: 0,
+            rollups: HashMap::new(),
         }
     }
 
@@ -421,7 +428,9 @@ impl<'a> Evaluator<'a> {
         let inner_start =
             align(at_ms(&sq.at, &self.times).unwrap_or(self.eval_start_ms) - off - range);
         let outer_start = std::mem::replace(&mut self.eval_start_ms, inner_start);
+        self.subquery_depth += 1;
         let out = self.eval_subquery_steps(sq, node, tau, rt, step);
+        self.subquery_depth -= 1;
         self.eval_start_ms = outer_start;
         out
     }

@@ -130,6 +130,8 @@ pub(crate) fn node_key(vs: &VectorSelector) -> usize {
 pub(crate) struct Times {
     pub start_ms: i64,
     pub end_ms: i64,
+    /// Between steps of a range query; 0 for an instant query.
+    pub step_ms: i64,
     pub lookback_ms: i64,
     pub subquery_step_ms: i64,
 }
@@ -417,6 +419,7 @@ mod tests {
         Times {
             start_ms: 1000,
             end_ms: 5000,
+            step_ms: 1000,
             lookback_ms: 300_000,
             subquery_step_ms: 60_000,
         }

@@ -2,4 +2,5 @@
 //! `promqltest` format) and table tests of the API around evaluation.
 
 mod api;
+mod rollup;
 mod scripts;

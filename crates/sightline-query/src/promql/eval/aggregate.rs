@@ -29,9 +29,12 @@ use crate::promql::value::{format_exponent, format_plain, format_value};
 /// cannot be reused; equal keys are interned to one `Arc`, so groups are found by address.
 #[derive(Default)]
 pub(crate) struct GroupKeys {
-    by_input: HashMap<usize, (Arc<Labels>, Arc<Labels>)>,
+    by_input: HashMap<usize, (Arc<Labels>, Arc<Labels>), FastHash>,
     interned: HashMap<Labels, Arc<Labels>>,
 }
+
+/// Addresses need no DoS-resistant hash; this one is a few instructions.
+type FastHash = foldhash::fast::RandomState;
 
 /// Inputs remembered per node before the cache starts over (label sets made anew at every
 /// step, by a binary operator say, would otherwise pile up).
@@ -120,7 +123,7 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<
     }
     let mut groups: Vec<Group> = Vec::new();
     // Groups by the address of their interned key.
-    let mut index: HashMap<usize, usize> = HashMap::new();
+    let mut index: HashMap<usize, usize, FastHash> = HashMap::default();
     let node = a as *const AggregateExpr as usize;
     let mut keys = ev.group_keys.remove(&node).unwrap_or_default();
     for s in input {
@@ -129,7 +132,7 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<
             l.set(&value_label, &format_plain(s.v));
             Arc::new(l)
         } else {
-            s.labels.clone()
+            s.labels
         };
         let key = keys.key(&labels, without, &grouping);
         let gi = match index.get(&(Arc::as_ptr(&key) as usize)) {

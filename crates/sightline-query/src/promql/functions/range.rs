@@ -85,6 +85,9 @@ pub(super) fn call(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Value, Pr
             params.push(ev.eval_scalar(a, t)?);
         }
     }
+    if let Some(out) = ev.rollup_step(c, &params, t)? {
+        return Ok(Value::Vector(out));
+    }
     let (window_end, range_ms) = window_of(ev, matrix_arg, t);
     let matrix = match (name, sliding_node(matrix_arg)) {
         ("predict_linear", Some(node)) => {
@@ -106,67 +109,9 @@ pub(super) fn call(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Value, Pr
     let node = c as *const Call as usize;
     let mut out = Vec::with_capacity(matrix.len());
     for series in matrix {
-        let points = &series.points;
-        let v = match name {
-            "rate" => extrapolated_rate(points, window_end, range_ms, true, true),
-            "increase" => extrapolated_rate(points, window_end, range_ms, true, false),
-            "delta" => extrapolated_rate(points, window_end, range_ms, false, false),
-            "irate" => instant_value(points, true),
-            "idelta" => instant_value(points, false),
-            "resets" => Some(
-                points
-                    .windows(2)
-                    .filter(|w| w[1].value < w[0].value)
-                    .count() as f64,
-            ),
-            "changes" => Some(
-                points
-                    .windows(2)
-                    .filter(|w| {
-                        w[1].value != w[0].value && !(w[1].value.is_nan() && w[0].value.is_nan())
-                    })
-                    .count() as f64,
-            ),
-            "deriv" => {
-                (points.len() >= 2).then(|| linear_regression(points, points[0].timestamp_ms).0)
-            }
-            "predict_linear" => (points.len() >= 2).then(|| {
-                let (slope, intercept) = linear_regression(points, t);
-                intercept + slope * params[0]
-            }),
-            "holt_winters" => holt_winters(points, params[0], params[1])?,
-            "avg_over_time" => Some(avg_over_time(points)),
-            "min_over_time" => Some(points.iter().fold(points[0].value, |m, p| {
-                if p.value < m || m.is_nan() {
-                    p.value
-                } else {
-                    m
-                }
-            })),
-            "max_over_time" => Some(points.iter().fold(points[0].value, |m, p| {
-                if p.value > m || m.is_nan() {
-                    p.value
-                } else {
-                    m
-                }
-            })),
-            "sum_over_time" => Some(sum_over_time(points)),
-            "count_over_time" => Some(points.len() as f64),
-            "quantile_over_time" => Some(quantile(
-                params[0],
-                points.iter().map(|p| p.value).collect(),
-            )),
-            "stddev_over_time" => Some(stdvar_over_time(points).sqrt()),
-            "stdvar_over_time" => Some(stdvar_over_time(points)),
-            "last_over_time" => points.last().map(|p| p.value),
-            "present_over_time" => Some(1.0),
-            _ => {
-                return Err(PromError::Parse(format!(
-                    "parse error: unknown function with name \"{name}\""
-                )));
-            }
+        let Some(v) = apply(name, &series.points, window_end, range_ms, t, &params)? else {
+            continue;
         };
-        let Some(v) = v else { continue };
         let labels: Arc<Labels> = if name == "last_over_time" {
             series.labels.clone()
         } else {
@@ -178,6 +123,76 @@ pub(super) fn call(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Value, Pr
         out.push(Elem { labels, v });
     }
     Ok(Value::Vector(out))
+}
+
+/// Range function `name` over one window's `points` (non-empty, ascending, no staleness
+/// markers), the window ending at `window_end` and `range_ms` long, evaluated at `t` with
+/// its scalar `params`; `None` when the function has no value for these points.
+pub(crate) fn apply(
+    name: &str,
+    points: &[Sample],
+    window_end: i64,
+    range_ms: i64,
+    t: i64,
+    params: &[f64],
+) -> Result<Option<f64>, PromError> {
+    Ok(match name {
+        "rate" => extrapolated_rate(points, window_end, range_ms, true, true),
+        "increase" => extrapolated_rate(points, window_end, range_ms, true, false),
+        "delta" => extrapolated_rate(points, window_end, range_ms, false, false),
+        "irate" => instant_value(points, true),
+        "idelta" => instant_value(points, false),
+        "resets" => Some(
+            points
+                .windows(2)
+                .filter(|w| w[1].value < w[0].value)
+                .count() as f64,
+        ),
+        "changes" => Some(
+            points
+                .windows(2)
+                .filter(|w| {
+                    w[1].value != w[0].value && !(w[1].value.is_nan() && w[0].value.is_nan())
+                })
+                .count() as f64,
+        ),
+        "deriv" => (points.len() >= 2).then(|| linear_regression(points, points[0].timestamp_ms).0),
+        "predict_linear" => (points.len() >= 2).then(|| {
+            let (slope, intercept) = linear_regression(points, t);
+            intercept + slope * params[0]
+        }),
+        "holt_winters" => holt_winters(points, params[0], params[1])?,
+        "avg_over_time" => Some(avg_over_time(points)),
+        "min_over_time" => Some(points.iter().fold(points[0].value, |m, p| {
+            if p.value < m || m.is_nan() {
+                p.value
+            } else {
+                m
+            }
+        })),
+        "max_over_time" => Some(points.iter().fold(points[0].value, |m, p| {
+            if p.value > m || m.is_nan() {
+                p.value
+            } else {
+                m
+            }
+        })),
+        "sum_over_time" => Some(sum_over_time(points)),
+        "count_over_time" => Some(points.len() as f64),
+        "quantile_over_time" => Some(quantile(
+            params[0],
+            points.iter().map(|p| p.value).collect(),
+        )),
+        "stddev_over_time" => Some(stdvar_over_time(points).sqrt()),
+        "stdvar_over_time" => Some(stdvar_over_time(points)),
+        "last_over_time" => points.last().map(|p| p.value),
+        "present_over_time" => Some(1.0),
+        _ => {
+            return Err(PromError::Parse(format!(
+                "parse error: unknown function with name \"{name}\""
+            )));
+        }
+    })
 }
 
 /// Prometheus' `extrapolatedRate` for `rate`, `increase` and `delta` over the window
