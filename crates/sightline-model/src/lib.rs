@@ -14,6 +14,7 @@ pub mod labels;
 pub mod log;
 pub mod matcher;
 pub mod metric;
+pub mod parallel;
 pub mod span;
 pub mod tenant;
 

@@ -8,6 +8,10 @@
 //! sample is never seen twice or missed. Where sources overlap (a series in a segment and in
 //! the head, or compaction inputs), samples are merged by timestamp and the newest write
 //! wins: segments in WAL order, then frozen heads, then the active head.
+//!
+//! Segment reads go through a cache of decompressed blocks ([`BLOCK_CACHE_BYTES`] at most,
+//! keyed by segment path, block and block CRC, so an entry can only ever stand for the
+//! bytes it was made from), and the blocks a selection needs are decoded on all cores.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -176,6 +180,34 @@ pub struct Tsdb {
     objects: Objects,
     metrics: StoreMetrics,
     pool: Arc<LabelPool>,
+    /// Decompressed segment blocks recently read, so repeated and overlapping queries
+    /// skip the read, checksum and decompression.
+    blocks: BlockCache,
+}
+
+/// Decompressed blocks by (segment path, block index, block CRC); the CRC makes a key
+/// name one content even if a path were ever reused.
+type BlockKey = (Arc<str>, u32, u32);
+
+/// Bytes of decompressed blocks the cache holds at most.
+pub const BLOCK_CACHE_BYTES: u64 = 64 << 20;
+
+type BlockCache = quick_cache::sync::Cache<BlockKey, Arc<Vec<u8>>, BlockWeight>;
+
+/// A cached block weighs its decompressed size.
+#[derive(Clone, Copy)]
+struct BlockWeight;
+
+impl quick_cache::Weighter<BlockKey, Arc<Vec<u8>>> for BlockWeight {
+    fn weight(&self, _key: &BlockKey, block: &Arc<Vec<u8>>) -> u64 {
+        block.len() as u64
+    }
+}
+
+/// A block of a selection: decompressed from the cache, or its stored bytes just read.
+enum Block {
+    Cached(Arc<Vec<u8>>),
+    Read(BlockKey, bytes::Bytes),
 }
 
 impl Tsdb {
@@ -185,6 +217,7 @@ impl Tsdb {
             objects,
             metrics,
             pool: Arc::default(),
+            blocks: BlockCache::with_weighter(1024, BLOCK_CACHE_BYTES, BlockWeight),
         }
     }
 
@@ -380,8 +413,10 @@ impl Tsdb {
             return Ok(());
         }
         let path = s.id.path();
-        // Read the blocks the selected series live in, then decode them on all cores: a
-        // range query over thousands of series spends most of its read in decoding.
+        let cache_path: Arc<str> = path.as_ref().into();
+        // Read the blocks the selected series live in (or take them decompressed from the
+        // cache), then decode them on all cores: a range query over thousands of series
+        // spends most of its read in decompressing and decoding.
         let mut reads = Vec::new();
         let mut i = 0;
         while i < ids.len() {
@@ -391,18 +426,32 @@ impl Tsdb {
                 j += 1;
             }
             let b = &s.footer.blocks[block_idx as usize];
-            let bytes = self
-                .objects
-                .get_range(&path, b.offset..b.offset + u64::from(b.len))
-                .await
-                .map_err(|e| StoreError::io(&format!("read block of {path}"), e))?;
-            self.metrics.segment_bytes_read.inc_by(bytes.len() as u64);
+            let key = (cache_path.clone(), block_idx, b.crc);
             self.metrics.scanned_blocks.inc();
-            reads.push((b, &ids[i..j], bytes));
+            let block = match self.blocks.get(&key) {
+                Some(raw) => Block::Cached(raw),
+                None => {
+                    let bytes = self
+                        .objects
+                        .get_range(&path, b.offset..b.offset + u64::from(b.len))
+                        .await
+                        .map_err(|e| StoreError::io(&format!("read block of {path}"), e))?;
+                    self.metrics.segment_bytes_read.inc_by(bytes.len() as u64);
+                    Block::Read(key, bytes)
+                }
+            };
+            reads.push((b, &ids[i..j], block));
             i = j;
         }
-        let decoded = parallel_map(&reads, |(b, ids, bytes)| {
-            let block = seg::decode_block(b, bytes)?;
+        let decoded = sightline_model::parallel::map(&reads, |(b, ids, block)| {
+            let block = match block {
+                Block::Cached(raw) => raw.clone(),
+                Block::Read(key, bytes) => {
+                    let raw = Arc::new(seg::decode_block(b, bytes)?);
+                    self.blocks.insert(key.clone(), raw.clone());
+                    raw
+                }
+            };
             let mut part = Vec::with_capacity(ids.len());
             for &id in *ids {
                 let mut smp = Vec::new();
@@ -607,27 +656,6 @@ impl Tsdb {
         let st = self.read();
         (st.segments.len(), st.segments.iter().map(|s| s.size).sum())
     }
-}
-
-/// `f` over `items` on all cores, in contiguous runs of items per thread; the results in
-/// the items' order. A single item, or a single core, runs on the calling thread.
-fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    if threads < 2 || items.len() < 2 {
-        return items.iter().map(f).collect();
-    }
-    let per_thread = items.len().div_ceil(threads);
-    let f = &f;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(per_thread)
-            .map(|run| scope.spawn(move || run.iter().map(f).collect::<Vec<R>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    })
 }
 
 fn self_select(s: &LoadedSegment, sel: &SeriesSelection) -> Vec<u32> {

@@ -258,3 +258,46 @@ async fn segments_share_the_label_sets_of_a_series() {
         &st.segments[1].labels[0]
     ));
 }
+
+/// A second read of the same blocks comes from the block cache (no bytes read), with the
+/// same answer; after compaction the new segment's blocks are read and give it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_reads_come_from_the_block_cache() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let metrics = StoreMetrics::default();
+    let store = Store::open(StoreConfig::new(dir.path()), metrics.clone())
+        .await
+        .expect("open")
+        .0;
+    for round in 0..2_i64 {
+        let hosts: Vec<SeriesSamples> = (0..500)
+            .map(|h| {
+                let points: Vec<(i64, f64)> = (0..100)
+                    .map(|i| (round * 1_000_000 + i * 10_000, (h * i) as f64))
+                    .collect();
+                series("cpu", &format!("h{h:03}"), &points)
+            })
+            .collect();
+        store.append_metrics(batch(hosts)).await.expect("append");
+        store.flush().await.expect("flush");
+    }
+    let all = sel(&[("__name__", MatchOp::Eq, "cpu")], 0, 10_000_000);
+    let bytes_read = || metrics.segment_bytes_read.get();
+    let first = read(&store, &all).await;
+    assert_eq!(first.len(), 500);
+    assert!(first.iter().all(|(_, points)| points.len() == 200));
+    let after_first = bytes_read();
+    assert!(after_first > 0);
+    assert_eq!(read(&store, &all).await, first);
+    assert_eq!(
+        bytes_read(),
+        after_first,
+        "the second read is served from the cache"
+    );
+    assert!(store.compact().await.expect("compact") >= 1);
+    assert_eq!(read(&store, &all).await, first);
+    assert!(
+        bytes_read() > after_first,
+        "the compacted segment is read anew"
+    );
+}

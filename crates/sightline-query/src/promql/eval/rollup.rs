@@ -27,8 +27,8 @@ use crate::promql::error::PromError;
 use crate::promql::functions::apply_range_function;
 use crate::promql::plan::{duration_ms, node_key, offset_ms};
 
-/// Most values a chunk holds (series × steps), about 36 MiB.
-const CELLS_MAX: usize = 4 << 20;
+/// Most values a chunk holds (series × steps): 16 MiB of `Option<f64>`.
+const CELLS_MAX: usize = 1 << 20;
 /// Below this much work (windows plus the series' samples) a chunk runs on the calling
 /// thread.
 const PARALLEL_MIN_WORK: usize = 20_000;
@@ -191,7 +191,7 @@ impl Evaluator<'_> {
             }
             Ok(())
         };
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+        let threads = sightline_model::parallel::cores();
         let work = series * steps + rollup.samples.iter().map(|s| s.len()).sum::<usize>();
         if threads < 2 || work < PARALLEL_MIN_WORK {
             job(&rollup.samples, &mut rollup.cursors, &mut rollup.values)?;
