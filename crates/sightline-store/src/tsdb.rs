@@ -170,7 +170,9 @@ pub fn decode_wal_batch(payload: &[u8]) -> Result<MetricBatch, StoreError> {
 /// A series with its samples, as a selection returns it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SelectedSeries {
-    pub labels: Labels,
+    /// Shared with the segments' label pool: a selection copies no label set it read from
+    /// a segment.
+    pub labels: Arc<Labels>,
     /// Sorted by time, one per timestamp.
     pub samples: Vec<Sample>,
 }
@@ -346,7 +348,7 @@ impl Tsdb {
     /// by label set. Series without a sample in the range are left out.
     pub async fn select(&self, sel: &SeriesSelection) -> Result<Vec<SelectedSeries>, StoreError> {
         // Each source's series, oldest source first: segments in WAL order, then the heads.
-        let mut sources: Vec<Vec<(Labels, Vec<Sample>)>> = Vec::new();
+        let mut sources: Vec<Vec<(Arc<Labels>, Vec<Sample>)>> = Vec::new();
         let mut segments: Vec<Arc<LoadedSegment>> = {
             let st = self.read();
             st.segments
@@ -373,7 +375,7 @@ impl Tsdb {
                     let lo = smp.partition_point(|x| x.timestamp_ms < sel.start_ms);
                     let hi = smp.partition_point(|x| x.timestamp_ms <= sel.end_ms);
                     if lo < hi {
-                        part.push((hs.labels.clone(), smp[lo..hi].to_vec()));
+                        part.push((Arc::new(hs.labels.clone()), smp[lo..hi].to_vec()));
                     }
                 }
                 sources.push(part);
@@ -403,7 +405,7 @@ impl Tsdb {
         &self,
         s: &Arc<LoadedSegment>,
         sel: &SeriesSelection,
-        out: &mut Vec<(Labels, Vec<Sample>)>,
+        out: &mut Vec<(Arc<Labels>, Vec<Sample>)>,
     ) -> Result<(), StoreError> {
         let ids = self_select(s, sel);
         if ids.is_empty() {
@@ -463,7 +465,7 @@ impl Tsdb {
                     &mut smp,
                 )?;
                 if !smp.is_empty() {
-                    part.push(((*s.labels[id as usize]).clone(), smp));
+                    part.push((s.labels[id as usize].clone(), smp));
                 }
             }
             Ok::<_, StoreError>(part)
@@ -665,14 +667,14 @@ fn self_select(s: &LoadedSegment, sel: &SeriesSelection) -> Vec<u32> {
 /// Merges the sources' series lists (each sorted by labels, sources oldest first) into one
 /// sorted list, each series' runs merged by [`merge_parts`]: a k-way merge, so no label
 /// set is hashed or copied.
-fn merge_sources(sources: Vec<Vec<(Labels, Vec<Sample>)>>) -> Vec<SelectedSeries> {
+fn merge_sources(sources: Vec<Vec<(Arc<Labels>, Vec<Sample>)>>) -> Vec<SelectedSeries> {
     let mut iters: Vec<_> = sources
         .into_iter()
         .map(|s| s.into_iter().peekable())
         .collect();
     let mut out = Vec::new();
     loop {
-        let mut least: Option<&Labels> = None;
+        let mut least: Option<&Arc<Labels>> = None;
         for it in &mut iters {
             if let Some((l, _)) = it.peek()
                 && least.is_none_or(|m| l < m)
@@ -686,7 +688,9 @@ fn merge_sources(sources: Vec<Vec<(Labels, Vec<Sample>)>>) -> Vec<SelectedSeries
         let mut labels = None;
         let mut parts = Vec::new();
         for it in &mut iters {
-            if it.peek().is_some_and(|(l, _)| *l == least)
+            if it
+                .peek()
+                .is_some_and(|(l, _)| Arc::ptr_eq(l, &least) || *l == least)
                 && let Some((l, samples)) = it.next()
             {
                 labels.get_or_insert(l);

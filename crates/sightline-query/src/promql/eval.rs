@@ -52,7 +52,7 @@ pub(crate) struct Elem {
 /// evaluation (subqueries, or windows that had staleness markers to drop).
 #[derive(Clone, Debug)]
 pub(crate) enum Points {
-    Shared(Arc<[Sample]>, std::ops::Range<usize>),
+    Shared(Arc<Vec<Sample>>, std::ops::Range<usize>),
     Owned(Vec<Sample>),
 }
 

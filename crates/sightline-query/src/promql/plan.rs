@@ -104,7 +104,7 @@ pub(crate) struct Series {
     /// `labels` without the metric name, which most functions return, made once.
     pub labels_without_name: Arc<Labels>,
     /// Shared, so a range selector's window is a slice of it rather than a copy per step.
-    pub samples: Arc<[Sample]>,
+    pub samples: Arc<Vec<Sample>>,
     /// Whether any sample is a staleness marker (windows of the others need no filtering).
     pub has_stale: bool,
 }
@@ -378,12 +378,12 @@ pub(crate) fn fetch(
                 } else {
                     s.samples.into_iter().filter(in_range).collect()
                 };
-                let labels = Arc::new(s.labels);
+                let labels = s.labels;
                 Series {
                     labels_without_name: drop_name(&labels),
                     labels,
                     has_stale: samples.iter().any(|p| is_stale_nan(p.value)),
-                    samples: samples.into(),
+                    samples: Arc::new(samples),
                 }
             })
             .filter(|s| !s.samples.is_empty())

@@ -41,7 +41,7 @@ pub(super) struct Rollup {
     values: Vec<Option<f64>>,
     cursors: Vec<Cursor>,
     /// Each series' samples without staleness markers (shared when it has none).
-    samples: Vec<Arc<[Sample]>>,
+    samples: Vec<Arc<Vec<Sample>>>,
     /// The output labels of each series.
     labels: Vec<Arc<Labels>>,
 }
@@ -128,11 +128,13 @@ impl Evaluator<'_> {
                     .iter()
                     .map(|s| {
                         if s.has_stale {
-                            s.samples
-                                .iter()
-                                .filter(|p| !is_stale_nan(p.value))
-                                .copied()
-                                .collect()
+                            Arc::new(
+                                s.samples
+                                    .iter()
+                                    .filter(|p| !is_stale_nan(p.value))
+                                    .copied()
+                                    .collect(),
+                            )
                         } else {
                             s.samples.clone()
                         }
@@ -173,7 +175,7 @@ impl Evaluator<'_> {
         rollup.values.clear();
         rollup.values.resize(series * steps, None);
 
-        let job = |samples: &[Arc<[Sample]>],
+        let job = |samples: &[Arc<Vec<Sample>>],
                    cursors: &mut [Cursor],
                    values: &mut [Option<f64>]|
          -> Result<(), PromError> {
