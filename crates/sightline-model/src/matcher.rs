@@ -1,8 +1,12 @@
 //! Label matchers (`=`, `!=`, `=~`, `!~`), shared by LogQL and the store's stream index.
 //!
-//! Regexes are anchored at both ends, as in Prometheus and Loki.
+//! Regexes are anchored at both ends, as in Prometheus and Loki. A regex whose language is
+//! a small finite set of strings (`api|web`, `host_(1|2|3)`) also keeps that set, so an
+//! index can look its values up instead of testing the regex on every value it has, as
+//! Prometheus does for such "set matchers".
 
 use regex::Regex;
+use regex_syntax::hir::{Class, Hir, HirKind};
 
 use crate::Labels;
 
@@ -21,7 +25,12 @@ pub struct LabelMatcher {
     pub op: MatchOp,
     pub value: String,
     regex: Option<Regex>,
+    /// For `=~`, every value the regex matches, when that is at most [`SET_MAX`] strings.
+    set: Option<Vec<String>>,
 }
+
+/// Most strings a regex's language may have to be kept as a set.
+pub const SET_MAX: usize = 256;
 
 impl LabelMatcher {
     /// Builds a matcher; a regex operator compiles `value` anchored as `^(?:value)$`.
@@ -30,12 +39,24 @@ impl LabelMatcher {
             MatchOp::Re | MatchOp::Nre => Some(Regex::new(&format!("^(?:{value})$"))?),
             MatchOp::Eq | MatchOp::Neq => None,
         };
+        let set = match op {
+            MatchOp::Re => regex_syntax::parse(value)
+                .ok()
+                .and_then(|hir| finite_language(&hir)),
+            _ => None,
+        };
         Ok(Self {
             name: name.to_string(),
             op,
             value: value.to_string(),
             regex,
+            set,
         })
+    }
+
+    /// For `=~` with a small finite language: exactly the values it matches.
+    pub fn literal_values(&self) -> Option<&[String]> {
+        self.set.as_deref()
     }
 
     /// An `=` matcher (which cannot fail to build).
@@ -45,6 +66,7 @@ impl LabelMatcher {
             op: MatchOp::Eq,
             value: value.to_string(),
             regex: None,
+            set: None,
         }
     }
 
@@ -76,6 +98,60 @@ impl PartialEq for LabelMatcher {
     }
 }
 
+/// Every string `hir` matches when that is a set of at most [`SET_MAX`]: literals,
+/// small character classes, concatenations and alternations of them. Anything with a
+/// repetition, a look-around or a class of more than 16 characters has no set.
+fn finite_language(hir: &Hir) -> Option<Vec<String>> {
+    let out = match hir.kind() {
+        HirKind::Empty => vec![String::new()],
+        HirKind::Literal(lit) => vec![String::from_utf8(lit.0.to_vec()).ok()?],
+        HirKind::Class(Class::Unicode(class)) => {
+            let mut chars = Vec::new();
+            for r in class.ranges() {
+                for c in r.start()..=r.end() {
+                    if chars.len() == 16 {
+                        return None;
+                    }
+                    chars.push(c.to_string());
+                }
+            }
+            chars
+        }
+        HirKind::Capture(capture) => finite_language(&capture.sub)?,
+        HirKind::Concat(parts) => {
+            let mut acc = vec![String::new()];
+            for part in parts {
+                let next = finite_language(part)?;
+                if acc.len() * next.len() > SET_MAX {
+                    return None;
+                }
+                acc = acc
+                    .iter()
+                    .flat_map(|a| next.iter().map(move |b| format!("{a}{b}")))
+                    .collect();
+            }
+            acc
+        }
+        HirKind::Alternation(branches) => {
+            let mut acc = Vec::new();
+            for branch in branches {
+                acc.extend(finite_language(branch)?);
+                if acc.len() > SET_MAX {
+                    return None;
+                }
+            }
+            acc
+        }
+        HirKind::Class(Class::Bytes(_)) | HirKind::Look(_) | HirKind::Repetition(_) => {
+            return None;
+        }
+    };
+    let mut out = out;
+    out.sort_unstable();
+    out.dedup();
+    (out.len() <= SET_MAX).then_some(out)
+}
+
 /// Whether `labels` satisfy every matcher.
 pub fn matches_all(matchers: &[LabelMatcher], labels: &Labels) -> bool {
     matchers.iter().all(|m| m.matches(labels))
@@ -99,5 +175,58 @@ mod tests {
         assert!(m("service", MatchOp::Nre, "web").matches(&l));
         assert!(m("missing", MatchOp::Eq, "").matches(&l));
         assert!(m("missing", MatchOp::Nre, ".+").matches_empty());
+    }
+
+    #[test]
+    fn set_matchers_keep_exactly_the_regex_language() {
+        let set = |v: &str| {
+            LabelMatcher::new("x", MatchOp::Re, v)
+                .expect("valid regex")
+                .literal_values()
+                .map(<[String]>::to_vec)
+        };
+        let strings = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(set("api|web"), strings(&["api", "web"]));
+        assert_eq!(
+            set("host_(1|2|3)"),
+            strings(&["host_1", "host_2", "host_3"])
+        );
+        assert_eq!(set("a|ab|a"), strings(&["a", "ab"]));
+        // Unicode case folding: `k` is also the Kelvin sign.
+        assert_eq!(
+            set("(?i)ok"),
+            strings(&["OK", "Ok", "O\u{212a}", "oK", "ok", "o\u{212a}"])
+        );
+        assert_eq!(set("x[0-2]"), strings(&["x0", "x1", "x2"]));
+        assert_eq!(set(""), strings(&[""]));
+        for open in ["a.*", "a+", "b?", "[a-z]", "x{2}", "^a", "(a|b){1,3}"] {
+            assert_eq!(set(open), None, "{open}");
+        }
+        assert_eq!(
+            LabelMatcher::new("x", MatchOp::Nre, "a|b")
+                .expect("ok")
+                .literal_values(),
+            None
+        );
+        // Against the regex itself, over values in and around each set.
+        for pattern in ["api|web", "host_(1|2|3)", "a|ab", "(?i)ok", "x[0-2]y?z"] {
+            let m = LabelMatcher::new("x", MatchOp::Re, pattern).expect("valid regex");
+            let Some(values) = m.literal_values() else {
+                assert_eq!(pattern, "x[0-2]y?z", "only the repetition has no set");
+                continue;
+            };
+            for v in values {
+                assert!(m.matches_value(v), "{pattern} must match {v}");
+            }
+            for v in [
+                "", "a", "ab", "abc", "api", "apiweb", "host_1", "host_12", "OK", "x1", "web ",
+            ] {
+                assert_eq!(
+                    m.matches_value(v),
+                    values.iter().any(|s| s == v),
+                    "{pattern} on {v:?}"
+                );
+            }
+        }
     }
 }

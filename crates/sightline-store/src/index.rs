@@ -48,11 +48,15 @@ impl Postings {
                         values.get(&m.value).cloned().unwrap_or_default()
                     }
                     _ => {
-                        let mut lists: Vec<&Vec<u32>> = values
-                            .iter()
-                            .filter(|(v, _)| m.matches_value(v))
-                            .map(|(_, ids)| ids)
-                            .collect();
+                        let mut lists: Vec<&Vec<u32>> = match m.literal_values() {
+                            // A set matcher: look its values up.
+                            Some(set) => set.iter().filter_map(|v| values.get(v)).collect(),
+                            None => values
+                                .iter()
+                                .filter(|(v, _)| m.matches_value(v))
+                                .map(|(_, ids)| ids)
+                                .collect(),
+                        };
                         if lists.len() == 1 {
                             lists.pop().cloned().unwrap_or_default()
                         } else {
