@@ -36,8 +36,8 @@ pub fn pair_seed(name: &str) -> u64 {
 }
 
 /// [`hash_pair`] with the name's seed already computed.
-pub fn hash_pair_seeded(seed: u64, value: &str) -> u64 {
-    xxh3_64_with_seed(value.as_bytes(), seed)
+pub fn hash_pair_seeded(seed: u64, value: impl AsRef<[u8]>) -> u64 {
+    xxh3_64_with_seed(value.as_ref(), seed)
 }
 
 impl Bloom {
@@ -78,8 +78,8 @@ fn probes(h: u64, bits: usize) -> impl Iterator<Item = usize> {
 
 /// Splits a line into the tokens the bloom filter indexes: maximal runs of ASCII
 /// alphanumerics or non-ASCII bytes, at least 2 bytes long.
-pub fn tokens(line: &str) -> impl Iterator<Item = &[u8]> {
-    line.as_bytes()
+pub fn tokens(line: &(impl AsRef<[u8]> + ?Sized)) -> impl Iterator<Item = &[u8]> {
+    line.as_ref()
         .split(|b| b.is_ascii() && !b.is_ascii_alphanumeric())
         .filter(|t| t.len() >= 2)
 }

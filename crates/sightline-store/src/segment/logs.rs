@@ -179,24 +179,28 @@ impl<'a> BlockBuilder<'a> {
         let mut line_raw = Vec::with_capacity(self.raw_bytes);
         // Field name → index in `columns`; iterated in name order when encoding.
         let mut keys: BTreeMap<&str, usize> = BTreeMap::new();
-        let mut columns: Vec<Vec<Option<&str>>> = Vec::new();
+        let mut columns: Vec<Vec<Option<&[u8]>>> = Vec::new();
+        // Key id → column, for the dictionary of the rows at hand (a block's rows almost
+        // always share one), so a field costs an index rather than a string lookup.
+        let mut dict_at: Option<&KeyDict> = None;
+        let mut col_of_id: Vec<Option<usize>> = Vec::new();
         // Per column, the bloom seed of its name, hashed once a block rather than once a row.
         let mut seeds: Vec<u64> = Vec::new();
         let n_rows = self.rows.len();
         // Bloom keys, deduplicated by sorting at the end (cheaper than a hash set of hashes).
         let mut hashes: Vec<u64> = Vec::with_capacity(self.rows.len() * 16);
         let (mut prev, mut min_ts, mut max_ts, mut line_bytes) = (0i64, i64::MAX, i64::MIN, 0u64);
-        for (row_idx, (stream, row, dict)) in self.rows.iter().enumerate() {
-            let line = row.line();
+        for (row_idx, &(stream, row, dict)) in self.rows.iter().enumerate() {
+            let (line, fields) = row.raw_parts();
             match runs.last_mut() {
-                Some(run) if run.stream == *stream => {
+                Some(run) if run.stream == stream => {
                     run.rows += 1;
                     run.line_bytes += line.len() as u64;
                     run.min_ts = run.min_ts.min(row.ts_ns);
                     run.max_ts = run.max_ts.max(row.ts_ns);
                 }
                 _ => runs.push(Run {
-                    stream: *stream,
+                    stream,
                     rows: 1,
                     min_ts: row.ts_ns,
                     max_ts: row.ts_ns,
@@ -207,17 +211,28 @@ impl<'a> BlockBuilder<'a> {
             prev = row.ts_ns;
             min_ts = min_ts.min(row.ts_ns);
             max_ts = max_ts.max(row.ts_ns);
-            codec::put_bytes(&mut line_raw, line.as_bytes());
+            codec::put_bytes(&mut line_raw, line);
             line_bytes += line.len() as u64;
             for t in bloom::tokens(line) {
                 hashes.push(bloom::hash_key(t));
             }
+            if !dict_at.is_some_and(|d| std::ptr::eq(d, dict)) {
+                dict_at = Some(dict);
+                col_of_id.clear();
+            }
             // One pass over each row's metadata fills every field's column.
-            for (k, v) in row.metadata(dict) {
-                let col = *keys.entry(k).or_insert_with(|| {
-                    columns.push(Vec::with_capacity(n_rows));
-                    seeds.push(bloom::pair_seed(k));
-                    columns.len() - 1
+            for (id, v) in fields {
+                let slot = id as usize;
+                if col_of_id.len() <= slot {
+                    col_of_id.resize(slot + 1, None);
+                }
+                let col = *col_of_id[slot].get_or_insert_with(|| {
+                    let name = dict.name(id);
+                    *keys.entry(name).or_insert_with(|| {
+                        columns.push(Vec::with_capacity(n_rows));
+                        seeds.push(bloom::pair_seed(name));
+                        columns.len() - 1
+                    })
                 });
                 let values = &mut columns[col];
                 // Pads rows without this name, and drops an earlier value of a name given
@@ -570,13 +585,9 @@ pub fn inspect(file: &[u8]) -> Result<SegmentStats, StoreError> {
             },
         )?;
         for (key, spans) in block.keys.iter().zip(&block.meta_spans) {
-            let values: Vec<Option<&str>> = spans
+            let values: Vec<Option<&[u8]>> = spans
                 .iter()
-                .map(|s| {
-                    s.and_then(|(a, b)| {
-                        std::str::from_utf8(&block.meta_buf[a as usize..b as usize]).ok()
-                    })
-                })
+                .map(|s| s.map(|(a, b)| &block.meta_buf[a as usize..b as usize]))
                 .collect();
             let mut raw = Vec::new();
             metadata::encode_values(&mut raw, &values);

@@ -23,13 +23,12 @@ const KIND_UUID: u8 = 2;
 /// Longest hex value stored as bytes; longer ones stay text.
 const HEX_TEXT_BYTES_MAX: usize = 128;
 
-fn is_lower_hex(s: &str) -> bool {
-    s.bytes()
-        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+fn is_lower_hex(s: &[u8]) -> bool {
+    s.iter()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
 }
 
-fn is_uuid(s: &str) -> bool {
-    let b = s.as_bytes();
+fn is_uuid(b: &[u8]) -> bool {
     b.len() == 36
         && [8, 13, 18, 23].iter().all(|&i| b[i] == b'-')
         && b.iter().enumerate().all(|(i, c)| {
@@ -58,8 +57,9 @@ fn push_hex_text(out: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
-/// Appends one name's sub-column for `values` (one per row, `None` = absent).
-pub fn encode_values(out: &mut Vec<u8>, values: &[Option<&str>]) {
+/// Appends one name's sub-column for `values` (one per row, `None` = absent): UTF-8 text,
+/// which only the reader checks.
+pub fn encode_values(out: &mut Vec<u8>, values: &[Option<&[u8]>]) {
     let present = || values.iter().flatten();
     let kind = if present().next().is_none() {
         KIND_TEXT
@@ -78,17 +78,19 @@ pub fn encode_values(out: &mut Vec<u8>, values: &[Option<&str>]) {
             (KIND_UUID, None) => out.push(0),
             (KIND_UUID, Some(v)) => {
                 out.push(1);
-                let hex: Vec<u8> = v.bytes().filter(|&b| b != b'-').collect();
-                put_hex_bytes(out, &hex);
+                // The five dash-separated groups have even lengths (8-4-4-4-12).
+                for group in v.split(|&b| b == b'-') {
+                    put_hex_bytes(out, group);
+                }
             }
             (_, None) => codec::put_uvarint(out, 0),
             (KIND_HEX, Some(v)) => {
                 codec::put_uvarint(out, v.len() as u64 / 2 + 1);
-                put_hex_bytes(out, v.as_bytes());
+                put_hex_bytes(out, v);
             }
             (_, Some(v)) => {
                 codec::put_uvarint(out, v.len() as u64 + 1);
-                out.extend_from_slice(v.as_bytes());
+                out.extend_from_slice(v);
             }
         }
     }
@@ -160,7 +162,8 @@ mod tests {
 
     fn round_trip(values: &[Option<&str>]) -> (u8, Vec<Option<String>>) {
         let mut out = Vec::new();
-        encode_values(&mut out, values);
+        let bytes: Vec<Option<&[u8]>> = values.iter().map(|v| v.map(str::as_bytes)).collect();
+        encode_values(&mut out, &bytes);
         let mut text = Vec::new();
         let mut r = Reader::new(&out, "test");
         let spans = decode_values(&mut r, values.len(), &mut text).expect("decode");

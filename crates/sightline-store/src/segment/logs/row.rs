@@ -81,6 +81,22 @@ impl Row {
         self.reader().1
     }
 
+    /// The line and the metadata as key ids and value bytes, without UTF-8 checks: what a
+    /// segment block needs, which only copies, hashes and measures them.
+    pub fn raw_parts(&self) -> (&[u8], impl Iterator<Item = (u32, &[u8])> + '_) {
+        let mut r = Reader::new(&self.data, "row");
+        let line = r.len().and_then(|n| r.bytes(n)).unwrap_or_default();
+        let fields = std::iter::from_fn(move || {
+            if r.is_empty() {
+                return None;
+            }
+            let id = r.uvarint().ok()?;
+            let value = r.len().and_then(|n| r.bytes(n)).ok()?;
+            Some((u32::try_from(id).unwrap_or(u32::MAX), value))
+        });
+        (line, fields)
+    }
+
     /// The metadata pairs, in the order they were given.
     pub fn metadata<'a>(
         &'a self,
@@ -143,5 +159,9 @@ mod tests {
         again.metadata_into(&keys, &|_| true, &mut out);
         assert_eq!(out, vec![("request_id".to_string(), "r-1".to_string())]);
         assert_eq!(keys.names.len(), 2, "names are interned once");
+        let (line, fields) = row.raw_parts();
+        let fields: Vec<(&str, &[u8])> = fields.map(|(id, v)| (keys.name(id), v)).collect();
+        assert_eq!(line, b"hello");
+        assert_eq!(fields, vec![("request_id", b"r-1".as_slice()), ("ip", b"")]);
     }
 }
