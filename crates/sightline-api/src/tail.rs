@@ -218,7 +218,8 @@ async fn run_tail(state: SharedState, mut socket: WebSocket, spec: TailSpec) {
                     if !matches_all(&spec.matchers, &r.labels) {
                         continue;
                     }
-                    let entry = LogEntryRef { timestamp_ns: r.timestamp_ns, line: &r.line, metadata: &r.metadata };
+                    let metadata = r.metadata.to_vec();
+                    let entry = LogEntryRef { timestamp_ns: r.timestamp_ns, line: &r.line, metadata: &metadata };
                     if let Some(out) = spec.pipeline.process(&r.labels, &entry) {
                         entries.push((out.labels, r.timestamp_ns, out.line));
                     }

@@ -21,6 +21,8 @@ pub mod proto;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
+
 use prost::Message;
 use sightline_model::labels::sanitize_label_name;
 use sightline_model::{Labels, LogRecord};
@@ -126,7 +128,7 @@ pub fn decode_protobuf(body: &[u8]) -> Result<Vec<LogRecord>, IngestError> {
 }
 
 /// The labels of a protobuf stream, from its label string.
-fn proto_stream_labels(text: &str) -> Result<Labels, RecordError> {
+fn proto_stream_labels(text: &str) -> Result<Arc<Labels>, RecordError> {
     let pairs = parse_label_string(text).map_err(|reason| RecordError::BadLabelString {
         text: excerpt(text, 200),
         reason,
@@ -135,7 +137,7 @@ fn proto_stream_labels(text: &str) -> Result<Labels, RecordError> {
 }
 
 /// The labels of a JSON stream, from its `stream` object of strings.
-fn json_stream_labels(stream: &JsonValue<'_>) -> Result<Labels, RecordError> {
+fn json_stream_labels(stream: &JsonValue<'_>) -> Result<Arc<Labels>, RecordError> {
     if !matches!(stream, JsonValue::Object(_)) {
         return Err(RecordError::Invalid(format!(
             "expected an object, found {}",
@@ -166,16 +168,16 @@ fn json_stream_labels(stream: &JsonValue<'_>) -> Result<Labels, RecordError> {
 }
 
 /// A stream's label set: valid names, at least one non-empty label.
-fn stream_labels(pairs: Vec<(String, String)>) -> Result<Labels, RecordError> {
+fn stream_labels(pairs: Vec<(String, String)>) -> Result<Arc<Labels>, RecordError> {
     let labels = build_labels(pairs)?;
     if labels.is_empty() {
         return Err(RecordError::NoLabels);
     }
-    Ok(labels)
+    Ok(Arc::new(labels))
 }
 
 /// One JSON entry: `[ts, line]` or `[ts, line, {metadata}]`.
-fn json_entry(labels: &Labels, entry: &JsonValue<'_>) -> Result<LogRecord, RecordError> {
+fn json_entry(labels: &Arc<Labels>, entry: &JsonValue<'_>) -> Result<LogRecord, RecordError> {
     let shape = || {
         RecordError::Invalid("expected [timestamp, line] or [timestamp, line, {metadata}]".into())
     };
@@ -240,7 +242,7 @@ fn json_timestamp_ns(ts: &JsonValue<'_>) -> Result<i64, RecordError> {
 
 /// A record of a stream, within the limits; metadata names sanitised.
 fn entry_record<I>(
-    labels: &Labels,
+    labels: &Arc<Labels>,
     timestamp_ns: i64,
     line: String,
     metadata: I,
@@ -251,7 +253,7 @@ where
     check_line(&line)?;
     let mut pairs = Metadata::default();
     for (name, value) in metadata {
-        pairs.push_named(sanitize_label_name(&name), value)?;
+        pairs.push_named(&sanitize_label_name(&name), &value)?;
     }
     Ok(LogRecord {
         timestamp_ns,

@@ -42,7 +42,7 @@ fn check_records(records: &[LogRecord]) {
             assert!(is_valid_label_name(name), "metadata name {name:?}");
             assert!(!value.is_empty(), "empty metadata {name:?}");
             assert!(
-                r.metadata[..i].iter().all(|(n, _)| n != name),
+                r.metadata.iter().take(i).all(|(n, _)| n != name),
                 "duplicate metadata name {name:?}"
             );
         }

@@ -14,9 +14,9 @@ fn config(dir: &Path) -> StoreConfig {
 fn record(ts: i64, service: &str, line: &str, request_id: &str) -> LogRecord {
     LogRecord {
         timestamp_ns: ts,
-        labels: Labels::from_pairs([("service", service), ("level", "info")]),
+        labels: Labels::from_pairs([("service", service), ("level", "info")]).into(),
         line: line.into(),
-        metadata: vec![("request_id".into(), request_id.into())],
+        metadata: [("request_id", request_id)].into_iter().collect(),
     }
 }
 

@@ -7,6 +7,7 @@
 
 use sightline_model::Labels;
 use sightline_model::labels::{is_valid_label_name, sanitize_label_name};
+use sightline_model::log::MetadataPairs;
 use sightline_model::log::{LOG_LINE_BYTES_MAX, LOG_METADATA_PAIRS_MAX, LOG_STREAM_LABELS_MAX};
 
 use super::{LABEL_NAME_BYTES_MAX, LABEL_VALUE_BYTES_MAX};
@@ -20,62 +21,77 @@ pub const METADATA_REQUEST_ID: &str = "request_id";
 /// Structured metadata of one record, in the order fields arrived, each name once.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Metadata {
-    pairs: Vec<(String, String)>,
+    pairs: MetadataPairs,
+    /// Bit `len % 64` is set for every name length present: most names are new, and this
+    /// tells so without comparing them with every name so far.
+    name_lengths: u64,
 }
 
 impl Metadata {
-    pub fn with_capacity(n: usize) -> Self {
+    /// Room for `n` fields of about `bytes` bytes in all.
+    pub fn with_capacity(n: usize, bytes: usize) -> Self {
         Self {
-            pairs: Vec::with_capacity(n.min(LOG_METADATA_PAIRS_MAX)),
+            pairs: MetadataPairs::with_capacity(n.min(LOG_METADATA_PAIRS_MAX), bytes),
+            name_lengths: 0,
         }
     }
 
     /// Adds a field by its original name (any text, a dotted path for nested fields): the
     /// name is made canonical ([`canonical_id_name`]) or sanitised, and trace and span ids
     /// are lowercased.
-    pub fn push_field(&mut self, raw_name: &str, value: String) -> Result<(), RecordError> {
+    pub fn push_field(&mut self, raw_name: &str, value: &str) -> Result<(), RecordError> {
         match canonical_id_name(raw_name) {
             Some(name) => self.push_id(name, value),
-            None => self.push_named(sanitize_name(raw_name), value),
+            None if is_valid_label_name(raw_name) => self.push_named(raw_name, value),
+            None => self.push_named(&sanitize_label_name(raw_name), value),
         }
     }
 
     /// Adds an id under its canonical name; trace and span ids are lowercased.
-    pub fn push_id(&mut self, name: &'static str, mut value: String) -> Result<(), RecordError> {
-        if name == METADATA_TRACE_ID || name == METADATA_SPAN_ID {
-            value.make_ascii_lowercase();
+    pub fn push_id(&mut self, name: &'static str, value: &str) -> Result<(), RecordError> {
+        let lowercase = name == METADATA_TRACE_ID || name == METADATA_SPAN_ID;
+        if lowercase && value.bytes().any(|b| b.is_ascii_uppercase()) {
+            return self.push_named(name, &value.to_ascii_lowercase());
         }
-        self.push_named(name.to_string(), value)
+        self.push_named(name, value)
     }
 
     /// Adds a pair whose name is already a valid label name. An empty value removes the
     /// name (an absent field and an empty one mean the same in LogQL).
-    pub fn push_named(&mut self, name: String, value: String) -> Result<(), RecordError> {
+    pub fn push_named(&mut self, name: &str, value: &str) -> Result<(), RecordError> {
         if name.len() > LABEL_NAME_BYTES_MAX {
             return Err(RecordError::NameTooLong {
-                name: excerpt(&name, 64),
+                name: excerpt(name, 64),
                 bytes: name.len(),
                 limit_bytes: LABEL_NAME_BYTES_MAX,
             });
         }
         if value.len() > LOG_LINE_BYTES_MAX {
             return Err(RecordError::MetadataValueTooLong {
-                name,
+                name: name.to_string(),
                 bytes: value.len(),
                 limit_bytes: LOG_LINE_BYTES_MAX,
             });
         }
-        match self.pairs.iter().position(|(n, _)| *n == name) {
-            Some(i) if value.is_empty() => {
-                self.pairs.remove(i);
+        let length_bit = 1u64 << (name.len() % 64);
+        let seen = self.name_lengths & length_bit != 0;
+        if seen && self.pairs.position(name).is_some() {
+            // A later field of the same name replaces the earlier one, or removes it.
+            if value.is_empty() {
+                self.pairs.remove(name);
+            } else {
+                self.pairs.set(name, value);
             }
-            Some(i) => self.pairs[i].1 = value,
-            None if value.is_empty() => {}
-            None if self.pairs.len() >= LOG_METADATA_PAIRS_MAX => {
-                return Err(RecordError::TooManyMetadataPairs);
-            }
-            None => self.pairs.push((name, value)),
+            return Ok(());
         }
+        if value.is_empty() {
+            return Ok(());
+        }
+        if self.pairs.len() >= LOG_METADATA_PAIRS_MAX {
+            return Err(RecordError::TooManyMetadataPairs);
+        }
+        self.name_lengths |= length_bit;
+        self.pairs.push(name, value);
         Ok(())
     }
 
@@ -87,7 +103,7 @@ impl Metadata {
         self.pairs.is_empty()
     }
 
-    pub fn into_pairs(self) -> Vec<(String, String)> {
+    pub fn into_pairs(self) -> MetadataPairs {
         self.pairs
     }
 }
@@ -120,15 +136,6 @@ pub fn canonical_id_name(raw_name: &str) -> Option<&'static str> {
         b"spanid" => Some(METADATA_SPAN_ID),
         b"requestid" => Some(METADATA_REQUEST_ID),
         _ => None,
-    }
-}
-
-/// [`sanitize_label_name`], with a fast path for names that are already valid (most are).
-pub fn sanitize_name(raw_name: &str) -> String {
-    if is_valid_label_name(raw_name) {
-        raw_name.to_string()
-    } else {
-        sanitize_label_name(raw_name)
     }
 }
 
@@ -192,19 +199,19 @@ mod tests {
     #[test]
     fn metadata_sanitises_dedups_and_canonicalises_ids() {
         let mut m = Metadata::default();
-        m.push_field("http.method", "GET".into()).expect("ok");
-        m.push_field("traceId", "ABCDEF".into()).expect("ok");
-        m.push_field("user_id", "1".into()).expect("ok");
-        m.push_field("http_method", "POST".into()).expect("ok");
-        m.push_field("request.id", "Req-1".into()).expect("ok");
-        m.push_field("empty", String::new()).expect("ok");
-        m.push_field("user_id", String::new()).expect("ok");
+        m.push_field("http.method", "GET").expect("ok");
+        m.push_field("traceId", "ABCDEF").expect("ok");
+        m.push_field("user_id", "1").expect("ok");
+        m.push_field("http_method", "POST").expect("ok");
+        m.push_field("request.id", "Req-1").expect("ok");
+        m.push_field("empty", "").expect("ok");
+        m.push_field("user_id", "").expect("ok");
         assert_eq!(
             m.into_pairs(),
             [
-                ("http_method".into(), "POST".into()),
-                ("trace_id".into(), "abcdef".into()),
-                ("request_id".into(), "Req-1".into()),
+                ("http_method", "POST"),
+                ("trace_id", "abcdef"),
+                ("request_id", "Req-1"),
             ]
         );
     }
@@ -229,18 +236,18 @@ mod tests {
     fn metadata_limits() {
         let mut m = Metadata::default();
         for i in 0..LOG_METADATA_PAIRS_MAX {
-            m.push_field(&format!("f{i}"), "v".into())
+            m.push_field(&format!("f{i}"), "v")
                 .expect("within limit");
         }
-        m.push_field("f0", "replaced".into())
+        m.push_field("f0", "replaced")
             .expect("replacing is not adding");
         assert_eq!(
-            m.push_field("one_more", "v".into()),
+            m.push_field("one_more", "v"),
             Err(RecordError::TooManyMetadataPairs)
         );
         let long = "x".repeat(LOG_LINE_BYTES_MAX + 1);
         let e = Metadata::default()
-            .push_field("big", long)
+            .push_field("big", &long)
             .expect_err("too long");
         assert_eq!(e.kind(), crate::ErrorKind::TooLarge);
     }

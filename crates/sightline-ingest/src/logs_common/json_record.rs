@@ -6,8 +6,12 @@
 //! allocate a path; a flat log line allocates nothing but the record it builds.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::hash::BuildHasher;
+use std::sync::Arc;
 
-use sightline_model::LogRecord;
+use foldhash::HashMap;
+use sightline_model::{Labels, LogRecord};
 
 use super::fields::{Metadata, build_labels, canonical_id_name, check_line};
 use super::json_value::JsonValue;
@@ -130,17 +134,18 @@ pub fn record_from_json_object(
         .and_then(|leaf| leaf.value.as_str())
         .filter(|s| !s.is_empty())
         .unwrap_or(SERVICE_UNKNOWN);
-    let labels = build_labels(
-        [
-            (LABEL_SERVICE, service),
-            (LABEL_LEVEL, level.unwrap_or(LEVEL_UNKNOWN)),
-        ]
-        .into_iter()
-        .chain(extra_labels.iter().copied()),
-    )?;
+    let base = [
+        (LABEL_SERVICE, service),
+        (LABEL_LEVEL, level.unwrap_or(LEVEL_UNKNOWN)),
+    ];
+    let labels = if extra_labels.is_empty() {
+        recent_labels(&base)?
+    } else {
+        recent_labels(&[&base[..], extra_labels].concat())?
+    };
 
     let message = leaf_of(Role::Message);
-    let mut metadata = Metadata::with_capacity(leaves.len());
+    let mut metadata = Metadata::with_capacity(leaves.len(), raw.len());
     let line = match message {
         Some(leaf) => {
             let consumed = |i: usize| chosen.iter().any(|c| c.is_some_and(|(j, _)| j == i));
@@ -149,11 +154,11 @@ pub fn record_from_json_object(
                     continue;
                 }
                 if let Some(text) = leaf.value.text() {
-                    metadata.push_field(&leaf.path, text.into_owned())?;
+                    metadata.push_field(&leaf.path, &text)?;
                 }
             }
             if let Some(text) = level_text {
-                metadata.push_named(METADATA_SEVERITY_TEXT.to_string(), text.into_owned())?;
+                metadata.push_named(METADATA_SEVERITY_TEXT, &text)?;
             }
             leaf.value.text().map(Cow::into_owned).unwrap_or_default()
         }
@@ -163,7 +168,7 @@ pub fn record_from_json_object(
                 if let Some(name) = canonical_id_name(&leaf.path)
                     && let Some(text) = leaf.value.scalar_text()
                 {
-                    metadata.push_id(name, text.into_owned())?;
+                    metadata.push_id(name, &text)?;
                 }
             }
             raw.trim().to_string()
@@ -178,6 +183,38 @@ pub fn record_from_json_object(
     })
 }
 
+/// Label sets built lately on this thread, by the hash of the pairs they came from. Lines
+/// of one body fall in few streams: a hit is an `Arc` clone instead of a validated, sorted
+/// set of fresh strings. Bounded: cleared when full.
+const RECENT_LABELS_MAX: usize = 4096;
+
+thread_local! {
+    static RECENT_LABELS: RefCell<HashMap<u64, Arc<Labels>>> = RefCell::new(HashMap::default());
+}
+
+/// The label set of `pairs` (as [`build_labels`] makes it), from [`RECENT_LABELS`] when it
+/// is there. Only sets whose pairs are all distinct and non-empty are kept, so a hit is
+/// checked by looking each pair up.
+fn recent_labels(pairs: &[(&str, &str)]) -> Result<Arc<Labels>, RecordError> {
+    let key = foldhash::fast::FixedState::with_seed(0).hash_one(pairs);
+    let same =
+        |l: &Labels| l.len() == pairs.len() && pairs.iter().all(|(k, v)| l.get(k) == Some(v));
+    let hit = RECENT_LABELS.with_borrow(|m| m.get(&key).filter(|l| same(l)).cloned());
+    if let Some(labels) = hit {
+        return Ok(labels);
+    }
+    let labels = Arc::new(build_labels(pairs.iter().copied())?);
+    if same(&labels) {
+        RECENT_LABELS.with_borrow_mut(|m| {
+            if m.len() >= RECENT_LABELS_MAX {
+                m.clear();
+            }
+            m.insert(key, labels.clone());
+        });
+    }
+    Ok(labels)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,11 +227,7 @@ mod tests {
     }
 
     fn pairs(record: &LogRecord) -> Vec<(&str, &str)> {
-        record
-            .metadata
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect()
+        record.metadata.iter().collect()
     }
 
     #[test]

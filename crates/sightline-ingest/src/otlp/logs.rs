@@ -27,6 +27,8 @@ mod tests;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use std::sync::Arc;
+
 use opentelemetry_proto::tonic::logs::v1::LogRecord as OtlpLogRecord;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
@@ -95,7 +97,7 @@ pub fn from_request(
             let mut scope_metadata = resource.metadata.clone();
             if let Some(scope) = scope_logs.scope.filter(|s| !s.name.is_empty()) {
                 scope_metadata
-                    .push_named(METADATA_SCOPE_NAME.to_string(), scope.name)
+                    .push_named(METADATA_SCOPE_NAME, &scope.name)
                     .map_err(|reason| IngestError::record(at(None), reason))?;
             }
             for (li, log) in scope_logs.log_records.into_iter().enumerate() {
@@ -114,7 +116,7 @@ struct ResourceParts {
     label_pairs: Vec<(String, String)>,
     metadata: Metadata,
     /// Labels by level: the index in [`LEVELS`], or `LEVELS.len()` for unknown.
-    labels_by_level: [Option<Labels>; LEVELS.len() + 1],
+    labels_by_level: [Option<Arc<Labels>>; LEVELS.len() + 1],
 }
 
 impl ResourceParts {
@@ -122,7 +124,7 @@ impl ResourceParts {
         let attributes = resource.map(|r| r.attributes).unwrap_or_default();
         let mut service = None;
         let mut label_pairs = Vec::new();
-        let mut metadata = Metadata::with_capacity(attributes.len());
+        let mut metadata = Metadata::with_capacity(attributes.len(), 0);
         for kv in attributes {
             if kv.key == SERVICE_NAME_ATTRIBUTE {
                 service = kv.value.and_then(any_value_text);
@@ -148,7 +150,7 @@ impl ResourceParts {
     }
 
     /// The stream labels of a record at `level`.
-    fn labels(&mut self, level: Option<&'static str>) -> Result<Labels, RecordError> {
+    fn labels(&mut self, level: Option<&'static str>) -> Result<Arc<Labels>, RecordError> {
         let slot = level
             .and_then(|l| LEVELS.iter().position(|c| *c == l))
             .unwrap_or(LEVELS.len());
@@ -161,7 +163,7 @@ impl ResourceParts {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .chain([(LABEL_LEVEL, level)]);
-        let labels = build_labels(pairs)?;
+        let labels = Arc::new(build_labels(pairs)?);
         self.labels_by_level[slot] = Some(labels.clone());
         Ok(labels)
     }
@@ -188,16 +190,16 @@ fn convert_record(
         push_attribute(&mut metadata, &kv.key, kv.value, 0)?;
     }
     if !log.event_name.is_empty() {
-        metadata.push_named(METADATA_EVENT_NAME.to_string(), log.event_name)?;
+        metadata.push_named(METADATA_EVENT_NAME, &log.event_name)?;
     }
     if log.trace_id.iter().any(|b| *b != 0) {
-        metadata.push_named(METADATA_TRACE_ID.to_string(), hex::encode(&log.trace_id))?;
+        metadata.push_named(METADATA_TRACE_ID, &hex::encode(&log.trace_id))?;
     }
     if log.span_id.iter().any(|b| *b != 0) {
-        metadata.push_named(METADATA_SPAN_ID.to_string(), hex::encode(&log.span_id))?;
+        metadata.push_named(METADATA_SPAN_ID, &hex::encode(&log.span_id))?;
     }
     if keep_severity_text && !log.severity_text.is_empty() {
-        metadata.push_named(METADATA_SEVERITY_TEXT.to_string(), log.severity_text)?;
+        metadata.push_named(METADATA_SEVERITY_TEXT, &log.severity_text)?;
     }
 
     let line = match log.body.and_then(|b| b.value) {

@@ -99,6 +99,11 @@ impl LogSource for MemorySource {
             if hinted_out(selection, record) {
                 continue;
             }
+            let metadata = if selection.need_metadata {
+                record.metadata.to_vec()
+            } else {
+                Vec::new()
+            };
             let entry = LogEntryRef {
                 timestamp_ns: record.timestamp_ns,
                 line: if selection.need_line {
@@ -106,11 +111,7 @@ impl LogSource for MemorySource {
                 } else {
                     ""
                 },
-                metadata: if selection.need_metadata {
-                    &record.metadata
-                } else {
-                    &[]
-                },
+                metadata: &metadata,
             };
             if visit(&record.labels, &entry).is_break() {
                 break;
@@ -128,7 +129,7 @@ impl LogSource for MemorySource {
     ) -> Result<Vec<Labels>, SourceError> {
         let mut streams: Vec<Labels> = self
             .selected(tenant, matchers, start_ns, end_ns)
-            .map(|r| r.labels.clone())
+            .map(|r| (*r.labels).clone())
             .collect();
         streams.sort();
         streams.dedup();

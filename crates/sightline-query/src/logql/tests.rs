@@ -36,7 +36,7 @@ pub(super) fn rec_md(
 ) -> LogRecord {
     LogRecord {
         timestamp_ns: ts_ms * 1_000_000,
-        labels: Labels::from_pairs(labels.iter().copied()),
+        labels: Labels::from_pairs(labels.iter().copied()).into(),
         line: line.to_string(),
         metadata: metadata
             .iter()

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use foldhash::HashMap;
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
 use sightline_model::log::{LogEntryRef, LogSelection};
 use sightline_model::matcher::matches_all;
@@ -40,19 +41,31 @@ impl LogHead {
             Some(h) => h,
             None => self.tenants.entry(tenant.clone()).or_default(),
         };
+        // Records of one stream share their labels' allocation: the stream of a set seen
+        // before in this batch is found by address, without hashing the labels again.
+        let mut by_address: HashMap<*const Labels, usize> = HashMap::default();
         for r in records {
-            let idx = match head.index.get(&r.labels) {
+            let address = Arc::as_ptr(&r.labels);
+            let idx = match by_address.get(&address) {
                 Some(&i) => i,
                 None => {
-                    head.streams.push(StreamRows {
-                        labels: r.labels.clone(),
-                        rows: Vec::new(),
-                    });
-                    head.index.insert(r.labels.clone(), head.streams.len() - 1);
-                    head.streams.len() - 1
+                    let i = match head.index.get(r.labels.as_ref()) {
+                        Some(&i) => i,
+                        None => {
+                            head.streams.push(StreamRows {
+                                labels: (*r.labels).clone(),
+                                rows: Vec::new(),
+                            });
+                            head.index
+                                .insert((*r.labels).clone(), head.streams.len() - 1);
+                            head.streams.len() - 1
+                        }
+                    };
+                    by_address.insert(address, i);
+                    i
                 }
             };
-            let row = Row::new(r.timestamp_ns, &r.line, &r.metadata, &mut head.keys);
+            let row = Row::new(r.timestamp_ns, &r.line, r.metadata.iter(), &mut head.keys);
             self.raw_bytes += row.raw_bytes();
             self.rows += 1;
             head.streams[idx].rows.push(row);

@@ -524,7 +524,8 @@ pub fn decode_all(
         for run in &b.runs {
             for _ in 0..run.rows {
                 block.metadata_into(row, &|_| true, &mut meta_buf);
-                let r = Row::new(block.ts[row], block.line(row), &meta_buf, keys);
+                let pairs = meta_buf.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+                let r = Row::new(block.ts[row], block.line(row), pairs, keys);
                 streams[run.stream as usize].rows.push(r);
                 row += 1;
             }

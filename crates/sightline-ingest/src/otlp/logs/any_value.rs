@@ -45,7 +45,7 @@ pub fn push_attribute(
             Ok(())
         }
         Some(v) => match any_value_text(AnyValue { value: Some(v) }) {
-            Some(text) => metadata.push_field(path, text),
+            Some(text) => metadata.push_field(path, &text),
             None => Ok(()),
         },
         None => Ok(()),
@@ -172,10 +172,7 @@ mod tests {
         push_attribute(&mut m, "unset", None, 0).expect("within limits");
         assert_eq!(
             m.into_pairs(),
-            [
-                ("http_method".into(), "GET".into()),
-                ("http_response_status_code".into(), "200".into())
-            ]
+            [("http_method", "GET"), ("http_response_status_code", "200")]
         );
     }
 

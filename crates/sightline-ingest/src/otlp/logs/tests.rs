@@ -43,11 +43,7 @@ fn request(
 }
 
 fn pairs(record: &LogRecord) -> Vec<(&str, &str)> {
-    record
-        .metadata
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect()
+    record.metadata.iter().collect()
 }
 
 #[test]

@@ -52,8 +52,13 @@ pub struct Row {
 }
 
 impl Row {
-    pub fn new(ts_ns: i64, line: &str, metadata: &[(String, String)], keys: &mut KeyDict) -> Self {
-        let meta_len: usize = metadata.iter().map(|(_, v)| v.len() + 4).sum();
+    pub fn new<'m>(
+        ts_ns: i64,
+        line: &str,
+        metadata: impl Iterator<Item = (&'m str, &'m str)> + Clone,
+        keys: &mut KeyDict,
+    ) -> Self {
+        let meta_len: usize = metadata.clone().map(|(_, v)| v.len() + 4).sum();
         let mut data = Vec::with_capacity(line.len() + meta_len + 4);
         codec::put_bytes(&mut data, line.as_bytes());
         for (k, v) in metadata {
@@ -145,12 +150,10 @@ mod tests {
     #[test]
     fn rows_keep_line_and_metadata_in_order() {
         let mut keys = KeyDict::default();
-        let meta = vec![
-            ("request_id".to_string(), "r-1".to_string()),
-            ("ip".into(), "".into()),
-        ];
-        let row = Row::new(7, "hello", &meta, &mut keys);
-        let again = Row::new(8, "", &meta[..1], &mut keys);
+        let meta = [("request_id", "r-1"), ("ip", "")];
+        let pairs = |n: usize| meta[..n].iter().copied();
+        let row = Row::new(7, "hello", pairs(2), &mut keys);
+        let again = Row::new(8, "", pairs(1), &mut keys);
         assert_eq!(row.line(), "hello");
         assert_eq!(again.line(), "");
         let got: Vec<(&str, &str)> = row.metadata(&keys).collect();

@@ -24,7 +24,10 @@ fn build(streams: &[PlainStream], keys: &mut KeyDict) -> Vec<StreamRows> {
             labels: Labels::from_pairs([("service", service.as_str())]),
             rows: rows
                 .iter()
-                .map(|(ts, line, meta)| Row::new(*ts, line, meta, keys))
+                .map(|(ts, line, meta)| {
+                    let pairs = meta.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+                    Row::new(*ts, line, pairs, keys)
+                })
                 .collect(),
         })
         .collect()
