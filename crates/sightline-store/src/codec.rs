@@ -46,6 +46,13 @@ impl<'a> Reader<'a> {
     }
 
     pub fn uvarint(&mut self) -> Result<u64, StoreError> {
+        // Most varints here are lengths and ids below 128: one byte.
+        if let Some(&b) = self.buf.get(self.pos)
+            && b < 0x80
+        {
+            self.pos += 1;
+            return Ok(u64::from(b));
+        }
         let mut v: u64 = 0;
         for shift in (0..64).step_by(7) {
             let b = *self

@@ -236,8 +236,7 @@ mod tests {
     fn metadata_limits() {
         let mut m = Metadata::default();
         for i in 0..LOG_METADATA_PAIRS_MAX {
-            m.push_field(&format!("f{i}"), "v")
-                .expect("within limit");
+            m.push_field(&format!("f{i}"), "v").expect("within limit");
         }
         m.push_field("f0", "replaced")
             .expect("replacing is not adding");

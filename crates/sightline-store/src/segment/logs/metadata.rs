@@ -23,29 +23,49 @@ const KIND_UUID: u8 = 2;
 /// Longest hex value stored as bytes; longer ones stay text.
 const HEX_TEXT_BYTES_MAX: usize = 128;
 
-fn is_lower_hex(s: &[u8]) -> bool {
-    s.iter()
-        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
-}
-
-fn is_uuid(b: &[u8]) -> bool {
-    b.len() == 36
-        && [8, 13, 18, 23].iter().all(|&i| b[i] == b'-')
-        && b.iter().enumerate().all(|(i, c)| {
-            matches!(i, 8 | 13 | 18 | 23) || c.is_ascii_digit() || (b'a'..=b'f').contains(c)
-        })
-}
-
-fn hex_value(c: u8) -> u8 {
-    match c {
-        b'0'..=b'9' => c - b'0',
-        _ => c - b'a' + 10,
+/// Lowercase hex digit → its value; every other byte → `NOT_HEX`.
+const HEX_VALUE: [u8; 256] = {
+    let mut t = [NOT_HEX; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
     }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+const NOT_HEX: u8 = 0xff;
+
+fn is_lower_hex(s: &[u8]) -> bool {
+    s.iter().all(|&b| HEX_VALUE[b as usize] != NOT_HEX)
+}
+
+/// Where the 16 byte pairs of a canonical UUID (8-4-4-4-12 hex digits) start.
+const UUID_PAIRS: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+
+/// The bytes a canonical lowercase UUID spells; `None` for anything else.
+fn uuid_bytes(b: &[u8]) -> Option<[u8; 16]> {
+    if b.len() != 36 || [8, 13, 18, 23].iter().any(|&i| b[i] != b'-') {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    let mut bad = 0u8;
+    for (o, &i) in out.iter_mut().zip(&UUID_PAIRS) {
+        let (hi, lo) = (HEX_VALUE[b[i] as usize], HEX_VALUE[b[i + 1] as usize]);
+        bad |= hi | lo;
+        *o = hi << 4 | lo;
+    }
+    // Digits are below 16; NOT_HEX sets the high bits.
+    (bad < 16).then_some(out)
 }
 
 fn put_hex_bytes(out: &mut Vec<u8>, hex: &[u8]) {
     for pair in hex.chunks_exact(2) {
-        out.push(hex_value(pair[0]) << 4 | hex_value(pair[1]));
+        out.push(HEX_VALUE[pair[0] as usize] << 4 | HEX_VALUE[pair[1] as usize]);
     }
 }
 
@@ -63,7 +83,7 @@ pub fn encode_values(out: &mut Vec<u8>, values: &[Option<&[u8]>]) {
     let present = || values.iter().flatten();
     let kind = if present().next().is_none() {
         KIND_TEXT
-    } else if present().all(|v| is_uuid(v)) {
+    } else if present().all(|v| uuid_bytes(v).is_some()) {
         KIND_UUID
     } else if present()
         .all(|v| v.len() % 2 == 0 && v.len() <= HEX_TEXT_BYTES_MAX && is_lower_hex(v))
@@ -78,10 +98,8 @@ pub fn encode_values(out: &mut Vec<u8>, values: &[Option<&[u8]>]) {
             (KIND_UUID, None) => out.push(0),
             (KIND_UUID, Some(v)) => {
                 out.push(1);
-                // The five dash-separated groups have even lengths (8-4-4-4-12).
-                for group in v.split(|&b| b == b'-') {
-                    put_hex_bytes(out, group);
-                }
+                // Checked above: every present value is a UUID.
+                out.extend_from_slice(&uuid_bytes(v).unwrap_or_default());
             }
             (_, None) => codec::put_uvarint(out, 0),
             (KIND_HEX, Some(v)) => {
@@ -200,6 +218,9 @@ mod tests {
         check(&[Some("ABCD")], KIND_TEXT);
         check(&[Some("abc")], KIND_TEXT);
         check(&[Some(uuid), Some("plain")], KIND_TEXT);
+        check(&[Some("6f1c2a3b-4d5e-4f60-8a9b-0c1d2e3f4a5g")], KIND_TEXT);
+        check(&[Some("6F1C2A3B-4D5E-4F60-8A9B-0C1D2E3F4A5B")], KIND_TEXT);
+        check(&[Some("6f1c2a3b4d5e-4f60-8a9b-0c1d2e3f4a5b-")], KIND_TEXT);
         check(&[None, None], KIND_TEXT);
         check(&[Some("")], KIND_HEX);
     }
