@@ -356,3 +356,32 @@ async fn index_stats_count_heads_and_segments() {
     assert_eq!(store.logs().stats(&t, &[], 0, 100).streams, 2);
     assert_eq!(store.logs().stats(&t, &[], 25, 100).entries, 1);
 }
+
+#[test]
+fn wal_log_batches_are_the_bytes_postcard_gives() {
+    #[derive(serde::Serialize)]
+    struct Postcard<'a> {
+        tenant: &'a str,
+        records: &'a [LogRecord],
+    }
+    let mut many_fields = record(i64::MIN, "wide", &"x".repeat(300), "r-2");
+    for i in 0..200 {
+        many_fields.metadata.push(&format!("f{i}"), &"ü".repeat(i));
+    }
+    let b = batch(
+        "tenant-x",
+        vec![
+            record(-5, "api", "ünï line", "r1"),
+            record(i64::MAX, "web", "", ""),
+            many_fields,
+        ],
+    );
+    let ours = logs::encode_wal_batch(&b).expect("encode");
+    let want = postcard::to_stdvec(&Postcard {
+        tenant: b.tenant.as_str(),
+        records: &b.records,
+    })
+    .expect("postcard");
+    assert_eq!(ours, want);
+    assert_eq!(logs::decode_wal_batch(&ours).expect("decode"), *b);
+}

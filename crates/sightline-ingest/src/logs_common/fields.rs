@@ -5,6 +5,8 @@
 //! and the same limits. [`build_labels`] validates label names and sizes before a
 //! [`Labels`] set is made.
 
+use std::cell::RefCell;
+
 use sightline_model::Labels;
 use sightline_model::labels::{is_valid_label_name, sanitize_label_name};
 use sightline_model::log::MetadataPairs;
@@ -22,9 +24,55 @@ pub const METADATA_REQUEST_ID: &str = "request_id";
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Metadata {
     pairs: MetadataPairs,
-    /// Bit `len % 64` is set for every name length present: most names are new, and this
-    /// tells so without comparing them with every name so far.
-    name_lengths: u64,
+    /// A bit per name present (see [`name_bit`]): most names are new, and this tells so
+    /// without comparing them with every name so far.
+    name_bits: u64,
+    /// Fields given to [`Self::push_field`] so far: the position of the next one.
+    fields: usize,
+}
+
+/// The bit of a name in [`Metadata::name_bits`]: from its length and first and last bytes,
+/// as `ip_address`, `request_id` and `session_id` share a length.
+fn name_bit(name: &str) -> u64 {
+    let b = name.as_bytes();
+    let (first, last) = (b.first().copied(), b.last().copied());
+    let mix =
+        b.len() ^ (usize::from(first.unwrap_or(0)) * 7) ^ (usize::from(last.unwrap_or(0)) * 13);
+    1 << (mix % 64)
+}
+
+/// A raw field name and the metadata name it becomes.
+struct ResolvedName {
+    raw: String,
+    /// The canonical id name, when it is one.
+    id: Option<&'static str>,
+    /// The name to store otherwise: the raw one, or sanitised.
+    name: String,
+}
+
+impl ResolvedName {
+    fn new(raw: &str) -> Self {
+        let id = canonical_id_name(raw);
+        let name = match id {
+            Some(_) => String::new(),
+            None if is_valid_label_name(raw) => raw.to_string(),
+            None => sanitize_label_name(raw),
+        };
+        Self {
+            raw: raw.to_string(),
+            id,
+            name,
+        }
+    }
+}
+
+/// Positions of [`RECENT_NAMES`] kept.
+const RECENT_NAMES_MAX: usize = 256;
+
+thread_local! {
+    /// The last record's field names by position, resolved: a logger writes the same fields
+    /// in the same order line after line, so resolving a name is one comparison.
+    static RECENT_NAMES: RefCell<Vec<ResolvedName>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Metadata {
@@ -32,7 +80,8 @@ impl Metadata {
     pub fn with_capacity(n: usize, bytes: usize) -> Self {
         Self {
             pairs: MetadataPairs::with_capacity(n.min(LOG_METADATA_PAIRS_MAX), bytes),
-            name_lengths: 0,
+            name_bits: 0,
+            fields: 0,
         }
     }
 
@@ -40,10 +89,25 @@ impl Metadata {
     /// name is made canonical ([`canonical_id_name`]) or sanitised, and trace and span ids
     /// are lowercased.
     pub fn push_field(&mut self, raw_name: &str, value: &str) -> Result<(), RecordError> {
-        match canonical_id_name(raw_name) {
-            Some(name) => self.push_id(name, value),
-            None if is_valid_label_name(raw_name) => self.push_named(raw_name, value),
-            None => self.push_named(&sanitize_label_name(raw_name), value),
+        let at = self.fields;
+        self.fields += 1;
+        RECENT_NAMES.with_borrow_mut(|recent| {
+            if recent.get(at).is_none_or(|n| n.raw != raw_name) {
+                let resolved = ResolvedName::new(raw_name);
+                match at.cmp(&recent.len()) {
+                    std::cmp::Ordering::Less => recent[at] = resolved,
+                    std::cmp::Ordering::Equal if at < RECENT_NAMES_MAX => recent.push(resolved),
+                    _ => return self.push_resolved(&resolved, value),
+                }
+            }
+            self.push_resolved(&recent[at], value)
+        })
+    }
+
+    fn push_resolved(&mut self, n: &ResolvedName, value: &str) -> Result<(), RecordError> {
+        match n.id {
+            Some(id) => self.push_id(id, value),
+            None => self.push_named(&n.name, value),
         }
     }
 
@@ -73,8 +137,8 @@ impl Metadata {
                 limit_bytes: LOG_LINE_BYTES_MAX,
             });
         }
-        let length_bit = 1u64 << (name.len() % 64);
-        let seen = self.name_lengths & length_bit != 0;
+        let bit = name_bit(name);
+        let seen = self.name_bits & bit != 0;
         if seen && self.pairs.position(name).is_some() {
             // A later field of the same name replaces the earlier one, or removes it.
             if value.is_empty() {
@@ -90,7 +154,7 @@ impl Metadata {
         if self.pairs.len() >= LOG_METADATA_PAIRS_MAX {
             return Err(RecordError::TooManyMetadataPairs);
         }
-        self.name_lengths |= length_bit;
+        self.name_bits |= bit;
         self.pairs.push(name, value);
         Ok(())
     }
@@ -195,6 +259,33 @@ pub fn check_line(line: &str) -> Result<(), RecordError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_resolve_right_whatever_the_last_record_had_at_their_place() {
+        let records: [&[(&str, &str)]; 4] = [
+            &[("traceId", "AB"), ("user.name", "u"), ("x", "1")],
+            &[("user.name", "v"), ("traceId", "CD")],
+            &[("traceId", "EF"), ("user.name", "w"), ("x", "2")],
+            &[("x", "3"), ("request-id", "R"), ("traceId", "01")],
+        ];
+        let got: Vec<MetadataPairs> = records
+            .iter()
+            .map(|fields| {
+                let mut m = Metadata::default();
+                for (k, v) in *fields {
+                    m.push_field(k, v).expect("ok");
+                }
+                m.into_pairs()
+            })
+            .collect();
+        assert_eq!(got[0], [("trace_id", "ab"), ("user_name", "u"), ("x", "1")]);
+        assert_eq!(got[1], [("user_name", "v"), ("trace_id", "cd")]);
+        assert_eq!(got[2], [("trace_id", "ef"), ("user_name", "w"), ("x", "2")]);
+        assert_eq!(
+            got[3],
+            [("x", "3"), ("request_id", "R"), ("trace_id", "01")]
+        );
+    }
 
     #[test]
     fn metadata_sanitises_dedups_and_canonicalises_ids() {

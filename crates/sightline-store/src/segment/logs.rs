@@ -187,7 +187,7 @@ impl<'a> BlockBuilder<'a> {
         // Per column, the bloom seed of its name, hashed once a block rather than once a row.
         let mut seeds: Vec<u64> = Vec::new();
         let n_rows = self.rows.len();
-        // Bloom keys, deduplicated by sorting at the end (cheaper than a hash set of hashes).
+        // Bloom keys, repeats and all: the filter is sized by an estimate of the distinct ones.
         let mut hashes: Vec<u64> = Vec::with_capacity(self.rows.len() * 16);
         let (mut prev, mut min_ts, mut max_ts, mut line_bytes) = (0i64, i64::MAX, i64::MIN, 0u64);
         for (row_idx, &(stream, row, dict)) in self.rows.iter().enumerate() {
@@ -270,8 +270,6 @@ impl<'a> BlockBuilder<'a> {
             crc.update(col);
             out.extend_from_slice(col);
         }
-        hashes.sort_unstable();
-        hashes.dedup();
         Ok(BlockMeta {
             offset,
             len: (ts_z.len() + line_z.len() + meta_z.len()) as u32,
@@ -285,7 +283,7 @@ impl<'a> BlockBuilder<'a> {
             meta_len: meta_z.len() as u32,
             line_bytes,
             keys: keys.into_iter().map(str::to_string).collect(),
-            bloom: Bloom::from_hashes(&hashes),
+            bloom: Bloom::sized_for(&hashes, bloom::distinct_estimate(&hashes)),
         })
     }
 }

@@ -24,6 +24,9 @@ use crate::codec::{self, Reader};
 pub struct KeyDict {
     names: Vec<String>,
     ids: HashMap<String, u32>,
+    /// The ids of the last row's names by position: a logger writes its fields in the same
+    /// order line after line, so a name is usually checked against one string, not hashed.
+    recent: Vec<u32>,
 }
 
 impl KeyDict {
@@ -34,6 +37,22 @@ impl KeyDict {
         let id = self.names.len() as u32;
         self.names.push(name.to_string());
         self.ids.insert(name.to_string(), id);
+        id
+    }
+
+    /// [`Self::intern`] for the name at position `at` of a row.
+    pub fn intern_at(&mut self, at: usize, name: &str) -> u32 {
+        if let Some(&id) = self.recent.get(at)
+            && self.names[id as usize] == name
+        {
+            return id;
+        }
+        let id = self.intern(name);
+        if at < self.recent.len() {
+            self.recent[at] = id;
+        } else if at == self.recent.len() {
+            self.recent.push(id);
+        }
         id
     }
 
@@ -61,8 +80,8 @@ impl Row {
         let meta_len: usize = metadata.clone().map(|(_, v)| v.len() + 4).sum();
         let mut data = Vec::with_capacity(line.len() + meta_len + 4);
         codec::put_bytes(&mut data, line.as_bytes());
-        for (k, v) in metadata {
-            codec::put_uvarint(&mut data, u64::from(keys.intern(k)));
+        for (at, (k, v)) in metadata.enumerate() {
+            codec::put_uvarint(&mut data, u64::from(keys.intern_at(at, k)));
             codec::put_bytes(&mut data, v.as_bytes());
         }
         Self {
@@ -162,6 +181,19 @@ mod tests {
         again.metadata_into(&keys, &|_| true, &mut out);
         assert_eq!(out, vec![("request_id".to_string(), "r-1".to_string())]);
         assert_eq!(keys.names.len(), 2, "names are interned once");
+        let swapped = Row::new(
+            9,
+            "x",
+            [("ip", "1"), ("request_id", "r")].into_iter(),
+            &mut keys,
+        );
+        let got: Vec<(&str, &str)> = swapped.metadata(&keys).collect();
+        assert_eq!(
+            got,
+            vec![("ip", "1"), ("request_id", "r")],
+            "order changes keep names"
+        );
+        assert_eq!(keys.names.len(), 2);
         let (line, fields) = row.raw_parts();
         let fields: Vec<(&str, &[u8])> = fields.map(|(id, v)| (keys.name(id), v)).collect();
         assert_eq!(line, b"hello");
