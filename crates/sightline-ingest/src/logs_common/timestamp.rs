@@ -15,6 +15,8 @@
 
 use chrono::{DateTime, NaiveDateTime};
 
+mod rfc3339;
+
 use super::json_value::JsonValue;
 use crate::error::{RecordError, excerpt};
 
@@ -40,6 +42,9 @@ pub fn timestamp_from_json(value: &JsonValue<'_>) -> Result<i64, RecordError> {
 /// Nanoseconds of a timestamp string: an epoch number or a date-time (see the module doc).
 pub fn timestamp_from_str(text: &str) -> Result<i64, RecordError> {
     let t = text.trim();
+    if let Some(ns) = rfc3339::parse(t) {
+        return ns.ok_or_else(|| bad(text, "out of range"));
+    }
     let first = t.as_bytes().first().copied().unwrap_or(b' ');
     if first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.') {
         let ns = epoch_decimal_to_ns(t).or_else(|| {
