@@ -28,6 +28,6 @@ W
 chmod +x "$wrapper"
 target/release/sightline-bench logs --server-bin "$wrapper" --work-dir "$out_dir" --query-runs 1 "$@" \
   > "$out_dir/bench.txt"
-total=$(grep -h '^summary:' "$out_dir"/callgrind.out* | awk '{s += $2} END {printf "%d", s}')
+total=$(grep -h '^summary:' "$out_dir"/callgrind.out* | awk '{s += $2} END {printf "%.0f", s}')
 echo "server instructions (ingest and shutdown flush): $total"
 echo "profile: $out_dir/callgrind.out (callgrind_annotate); bench report: $out_dir/bench.txt"
