@@ -40,7 +40,11 @@ pub const SEGMENT_MAGIC: &[u8; 8] = b"SLLOGS01";
 pub const TRAILER_MAGIC: &[u8; 8] = b"SLLOGEND";
 pub use super::TRAILER_BYTES;
 const WHAT: &str = "logs segment";
-pub const FORMAT_VERSION: u32 = 1;
+/// The format written. Version 2 added metadata kind 3 (IPv4 addresses as 4 bytes); the
+/// footer and every other part are as in version 1, which is still read.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format read.
+const FORMAT_VERSION_MIN: u32 = 1;
 /// A block is closed once it has this many rows…
 const BLOCK_ROWS_MAX: usize = 16_384;
 /// …or this many raw bytes of lines and metadata.
@@ -305,9 +309,10 @@ pub fn decode_footer(bytes: &[u8], crc: u32) -> Result<SegmentFooter, StoreError
     let raw = super::decode_footer_bytes(bytes, crc, FOOTER_BYTES_MAX, WHAT)?;
     let footer: SegmentFooter = postcard::from_bytes(&raw)
         .map_err(|e| StoreError::Corrupt(format!("logs segment footer: {e}")))?;
-    if footer.version != FORMAT_VERSION {
+    if !(FORMAT_VERSION_MIN..=FORMAT_VERSION).contains(&footer.version) {
         return Err(StoreError::Corrupt(format!(
-            "logs segment: format version {} is not {FORMAT_VERSION}",
+            "logs segment: format version {} is not one this build reads \
+             ({FORMAT_VERSION_MIN} to {FORMAT_VERSION})",
             footer.version
         )));
     }

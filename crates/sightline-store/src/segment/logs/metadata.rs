@@ -7,12 +7,15 @@
 //!   kind 0 (text): per row  uvarint(len + 1) │ UTF-8 bytes       (0 = absent)
 //!   kind 1 (hex):  per row  uvarint(n + 1)   │ n bytes            (0 = absent)
 //!   kind 2 (uuid): per row  u8 present       │ 16 bytes if 1
+//!   kind 3 (ipv4): per row  u8 present       │ 4 bytes if 1        (segment format 2)
 //! ```
 //!
 //! Kind 1 is used when every present value is lowercase hex of even length (trace and span
 //! ids), kind 2 when every present value is a canonical lowercase UUID (request ids): both
 //! store the bytes the text spells, half its size, which zstd cannot get back on its own
-//! from random hex. Decoding rebuilds the exact text.
+//! from random hex. Kind 3 is used when every present value is an IPv4 address in canonical
+//! dotted-decimal form (no leading zeros, each part at most 255): 4 bytes instead of 7 to
+//! 15 characters. Decoding rebuilds the exact text.
 
 use crate::StoreError;
 use crate::codec::{self, Reader};
@@ -20,6 +23,7 @@ use crate::codec::{self, Reader};
 const KIND_TEXT: u8 = 0;
 const KIND_HEX: u8 = 1;
 const KIND_UUID: u8 = 2;
+const KIND_IPV4: u8 = 3;
 /// Longest hex value stored as bytes; longer ones stay text.
 const HEX_TEXT_BYTES_MAX: usize = 128;
 
@@ -63,6 +67,43 @@ fn uuid_bytes(b: &[u8]) -> Option<[u8; 16]> {
     (bad < 16).then_some(out)
 }
 
+/// The bytes of an IPv4 address written canonically (`10.0.3.12`: four decimal parts of
+/// 0 to 255 without leading zeros); `None` for anything else, so decoding gives the text back.
+fn ipv4_bytes(b: &[u8]) -> Option<[u8; 4]> {
+    if !(7..=15).contains(&b.len()) {
+        return None;
+    }
+    let mut out = [0u8; 4];
+    let mut parts = b.split(|&c| c == b'.');
+    for o in &mut out {
+        let part = parts.next()?;
+        let leading_zero = part.len() > 1 && part[0] == b'0';
+        if part.is_empty() || part.len() > 3 || leading_zero {
+            return None;
+        }
+        let n = part.iter().try_fold(0u16, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u16::from(c - b'0'))
+        })?;
+        *o = u8::try_from(n).ok()?;
+    }
+    parts.next().is_none().then_some(out)
+}
+
+fn push_ipv4_text(text: &mut Vec<u8>, b: &[u8]) {
+    for (i, part) in b.iter().enumerate() {
+        if i > 0 {
+            text.push(b'.');
+        }
+        if *part >= 100 {
+            text.push(b'0' + part / 100);
+        }
+        if *part >= 10 {
+            text.push(b'0' + part / 10 % 10);
+        }
+        text.push(b'0' + part % 10);
+    }
+}
+
 fn put_hex_bytes(out: &mut Vec<u8>, hex: &[u8]) {
     for pair in hex.chunks_exact(2) {
         out.push(HEX_VALUE[pair[0] as usize] << 4 | HEX_VALUE[pair[1] as usize]);
@@ -85,6 +126,8 @@ pub fn encode_values(out: &mut Vec<u8>, values: &[Option<&[u8]>]) {
         KIND_TEXT
     } else if present().all(|v| uuid_bytes(v).is_some()) {
         KIND_UUID
+    } else if present().all(|v| ipv4_bytes(v).is_some()) {
+        KIND_IPV4
     } else if present()
         .all(|v| v.len() % 2 == 0 && v.len() <= HEX_TEXT_BYTES_MAX && is_lower_hex(v))
     {
@@ -95,7 +138,12 @@ pub fn encode_values(out: &mut Vec<u8>, values: &[Option<&[u8]>]) {
     out.push(kind);
     for v in values {
         match (kind, v) {
-            (KIND_UUID, None) => out.push(0),
+            (KIND_UUID | KIND_IPV4, None) => out.push(0),
+            (KIND_IPV4, Some(v)) => {
+                out.push(1);
+                // Checked above: every present value is an address.
+                out.extend_from_slice(&ipv4_bytes(v).unwrap_or_default());
+            }
             (KIND_UUID, Some(v)) => {
                 out.push(1);
                 // Checked above: every present value is a UUID.
@@ -139,6 +187,13 @@ pub fn decode_values(
                         }
                         push_hex_text(text, chunk);
                     }
+                    true
+                }
+            },
+            KIND_IPV4 => match r.bytes(1)?[0] {
+                0 => false,
+                _ => {
+                    push_ipv4_text(text, r.bytes(4)?);
                     true
                 }
             },
@@ -219,6 +274,24 @@ mod tests {
         check(&[Some("abc")], KIND_TEXT);
         check(&[Some(uuid), Some("plain")], KIND_TEXT);
         check(&[Some("6f1c2a3b-4d5e-4f60-8a9b-0c1d2e3f4a5g")], KIND_TEXT);
+        check(
+            &[
+                Some("10.0.3.12"),
+                None,
+                Some("255.255.255.255"),
+                Some("0.0.0.0"),
+            ],
+            KIND_IPV4,
+        );
+        for not_canonical in [
+            "10.0.3.012",
+            "10.0.3.256",
+            "10.0.3",
+            "10.0.3.1.2",
+            "10..3.1",
+        ] {
+            check(&[Some("10.0.0.1"), Some(not_canonical)], KIND_TEXT);
+        }
         check(&[Some("6F1C2A3B-4D5E-4F60-8A9B-0C1D2E3F4A5B")], KIND_TEXT);
         check(&[Some("6f1c2a3b4d5e-4f60-8a9b-0c1d2e3f4a5b-")], KIND_TEXT);
         check(&[None, None], KIND_TEXT);
@@ -227,7 +300,14 @@ mod tests {
 
     proptest! {
         #[test]
-        fn any_values_round_trip(values in proptest::collection::vec(proptest::option::of("[0-9a-f-]{0,40}|.{0,10}"), 0..20)) {
+        fn any_values_round_trip(values in proptest::collection::vec(proptest::option::of("[0-9a-f-]{0,40}|.{0,10}|([0-9]{1,3}\\.){3}[0-9]{1,3}"), 0..20)) {
+            let refs: Vec<Option<&str>> = values.iter().map(|v| v.as_deref()).collect();
+            let (_, got) = round_trip(&refs);
+            prop_assert_eq!(got, values);
+        }
+
+        #[test]
+        fn address_like_values_round_trip(values in proptest::collection::vec(proptest::option::of("([0-9]{1,3}\\.){3}[0-9]{1,3}"), 0..6)) {
             let refs: Vec<Option<&str>> = values.iter().map(|v| v.as_deref()).collect();
             let (_, got) = round_trip(&refs);
             prop_assert_eq!(got, values);

@@ -102,6 +102,38 @@ fn a_name_given_twice_in_a_row_keeps_its_last_value() {
     );
 }
 
+/// `file` with its footer's version set to `version` (blocks unchanged).
+fn with_version(file: &[u8], version: u32) -> Vec<u8> {
+    let tail = &file[file.len() - TRAILER_BYTES..];
+    let (offset, len, crc) = decode_trailer(tail, file.len() as u64).expect("trailer");
+    let footer_bytes = &file[offset as usize..offset as usize + len as usize];
+    let mut footer = decode_footer(footer_bytes, crc).expect("footer");
+    footer.version = version;
+    let mut out = file[..offset as usize].to_vec();
+    let raw = postcard::to_stdvec(&footer).expect("encode footer");
+    crate::segment::write_footer(&mut out, &raw, TRAILER_MAGIC).expect("write footer");
+    out
+}
+
+#[test]
+fn version_1_segments_are_still_read_and_unknown_versions_refused() {
+    let streams = vec![(
+        "api".to_string(),
+        vec![row(1, "a", &[("ip", "10.0.3.12"), ("request_id", "r1")])],
+    )];
+    let file = encode(&streams);
+    assert_eq!(decode(&file).0.version, FORMAT_VERSION);
+    assert_eq!(decode(&file).1, streams, "addresses come back as written");
+    let (footer, back) = decode(&with_version(&file, 1));
+    assert_eq!((footer.version, back), (1, streams));
+    let err = decode_all(
+        &with_version(&file, FORMAT_VERSION + 1),
+        &mut KeyDict::default(),
+    )
+    .expect_err("a newer format");
+    assert!(err.to_string().contains("format version 3"), "{err}");
+}
+
 #[test]
 fn corrupt_segments_are_errors_not_panics() {
     let file = encode(&[(
