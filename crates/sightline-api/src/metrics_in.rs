@@ -62,12 +62,14 @@ pub async fn remote_write(
         } else {
             read_body(&st, &headers, body).await?
         };
+        let interner = st.store()?.label_interner().clone();
         let decoded = decode(move || {
             sightline_ingest::remote_write::decode(
                 &data,
                 snappy,
                 now_ms(),
                 sightline_ingest::remote_write::FUTURE_MS_MAX_DEFAULT,
+                &interner,
             )
         })
         .await?;

@@ -47,6 +47,7 @@ pub mod metrics_common;
 pub mod ndjson;
 pub mod otlp;
 pub mod prom_text;
+pub mod protowire;
 pub mod remote_write;
 pub mod span_metrics;
 pub mod zipkin;

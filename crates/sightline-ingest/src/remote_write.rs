@@ -30,13 +30,17 @@ pub mod proto;
 mod tests;
 
 use prost::Message;
-use sightline_model::{Exemplar, Labels, MetricMetadata, MetricType, Sample, SeriesSamples};
+use sightline_model::labels::pairs_hash;
+use sightline_model::{
+    Exemplar, LabelInterner, Labels, MetricMetadata, MetricType, Sample, SeriesSamples,
+};
 
 use crate::compression::decompress_snappy_block;
 use crate::error::{IngestError, RecordError, excerpt};
 use crate::metrics_common::{
     DecodedMetrics, exemplar_labels, is_valid_metric_name, pairs_text, series_labels,
 };
+use crate::protowire::{Reader, WireError, WireType};
 use proto::WriteRequest;
 
 /// Largest decompressed (or uncompressed) request.
@@ -59,12 +63,14 @@ pub struct RemoteWriteDecoded {
 
 /// Decodes a remote write body: a snappy block when `snappy` (the body's `Content-Encoding`
 /// is `snappy`, as remote write 1.0 requires), else the protobuf as it is. Samples later than
-/// `now_ms + future_ms_max` fail the request.
+/// `now_ms + future_ms_max` fail the request. Label sets are looked up in, and new ones
+/// added to, `interner`.
 pub fn decode(
     body: &[u8],
     snappy: bool,
     now_ms: i64,
     future_ms_max: i64,
+    interner: &LabelInterner,
 ) -> Result<RemoteWriteDecoded, IngestError> {
     let decompressed;
     let raw = if snappy {
@@ -79,87 +85,253 @@ pub fn decode(
     } else {
         body
     };
-    let request = WriteRequest::decode(raw).map_err(|e| IngestError::Malformed {
-        op: "decode remote-write request: protobuf",
-        reason: e.to_string(),
-    })?;
-    from_request(request, now_ms, future_ms_max)
+    decode_protobuf(raw, now_ms, future_ms_max, interner)
 }
 
-/// Converts a decoded request, taking its strings without copying them.
-pub fn from_request(
-    request: WriteRequest,
+fn malformed(e: WireError) -> IngestError {
+    IngestError::Malformed {
+        op: "decode remote-write request: protobuf",
+        reason: e.to_string(),
+    }
+}
+
+/// Decodes an uncompressed `WriteRequest` straight from its bytes (see [`crate::protowire`]
+/// for why not through `prost`): label pairs are read as slices of `raw`, and a series
+/// whose labels the interner holds already costs no allocation but its samples.
+pub fn decode_protobuf(
+    raw: &[u8],
     now_ms: i64,
     future_ms_max: i64,
+    interner: &LabelInterner,
 ) -> Result<RemoteWriteDecoded, IngestError> {
     let latest_ms = now_ms.saturating_add(future_ms_max);
     let mut out = RemoteWriteDecoded::default();
-    out.metrics.series.reserve(request.timeseries.len());
-    for series in request.timeseries {
-        out.native_histogram_samples_skipped += series.histograms.len() as u64;
-        let mut pairs: Vec<(String, String)> = series
-            .labels
-            .into_iter()
-            .map(|l| (l.name, l.value))
-            .collect();
-        let labels = series_labels(&mut pairs).map_err(|reason| {
-            IngestError::record(format!("{OP}: series {}", pairs_text(&pairs)), reason)
-        })?;
-        let at = || format!("{OP}: series {}", excerpt(&labels.to_string(), 300));
-        let mut samples = Vec::with_capacity(series.samples.len());
-        for s in series.samples {
-            if s.timestamp > latest_ms {
-                let reason = RecordError::SampleTooFarInFuture {
-                    timestamp_ms: s.timestamp,
-                    now_ms,
-                    future_ms_max,
-                };
-                return Err(IngestError::record(at(), reason));
-            }
-            samples.push(Sample {
-                timestamp_ms: s.timestamp,
-                value: s.value,
-            });
-        }
-        let mut exemplars = Vec::with_capacity(series.exemplars.len());
-        for (i, e) in series.exemplars.into_iter().enumerate() {
-            let pairs = e.labels.into_iter().map(|l| (l.name, l.value)).collect();
-            match exemplar_labels(pairs) {
-                Ok(Some(labels)) => exemplars.push(Exemplar {
+    let mut series = RawSeries::default();
+    let mut sorted = Vec::new();
+    let mut r = Reader::new(raw);
+    while let Some((field, wire)) = r.field().map_err(malformed)? {
+        match field {
+            1 => {
+                r.expect(field, wire, WireType::Len).map_err(malformed)?;
+                series
+                    .read(r.message().map_err(malformed)?)
+                    .map_err(malformed)?;
+                out.native_histogram_samples_skipped += series.histograms;
+                let labels = resolve_labels(&series.labels, &mut sorted, interner)?;
+                let at = || format!("{OP}: series {}", excerpt(&labels.to_string(), 300));
+                if let Some(s) = series.samples.iter().find(|s| s.timestamp_ms > latest_ms) {
+                    let reason = RecordError::SampleTooFarInFuture {
+                        timestamp_ms: s.timestamp_ms,
+                        now_ms,
+                        future_ms_max,
+                    };
+                    return Err(IngestError::record(at(), reason));
+                }
+                let mut exemplars = Vec::with_capacity(series.exemplars.len());
+                for (i, e) in series.exemplars.iter().enumerate() {
+                    let (pairs, value, timestamp_ms) = read_exemplar(*e).map_err(malformed)?;
+                    match exemplar_labels(pairs) {
+                        Ok(Some(labels)) => exemplars.push(Exemplar {
+                            labels,
+                            value,
+                            timestamp_ms,
+                        }),
+                        Ok(None) => out.exemplars_dropped += 1,
+                        Err(reason) => {
+                            return Err(IngestError::record(
+                                format!("{}, exemplar {}", at(), i + 1),
+                                reason,
+                            ));
+                        }
+                    }
+                }
+                if series.samples.is_empty() && exemplars.is_empty() {
+                    continue;
+                }
+                out.metrics.series.push(SeriesSamples {
                     labels,
-                    value: e.value,
-                    timestamp_ms: e.timestamp,
-                }),
-                Ok(None) => out.exemplars_dropped += 1,
-                Err(reason) => {
-                    return Err(IngestError::record(
-                        format!("{}, exemplar {}", at(), i + 1),
-                        reason,
-                    ));
+                    samples: std::mem::take(&mut series.samples),
+                    exemplars,
+                });
+            }
+            3 => {
+                r.expect(field, wire, WireType::Len).map_err(malformed)?;
+                let m = read_metadata(r.message().map_err(malformed)?).map_err(malformed)?;
+                if is_valid_metric_name(&m.metric_family) {
+                    out.metrics.metadata.push(m);
                 }
             }
+            _ => r.skip(field, wire).map_err(malformed)?,
         }
-        if samples.is_empty() && exemplars.is_empty() {
-            continue;
-        }
-        out.metrics.series.push(SeriesSamples {
-            labels,
-            samples,
-            exemplars,
-        });
     }
-    out.metrics.metadata = request
-        .metadata
-        .into_iter()
-        .filter(|m| is_valid_metric_name(&m.metric_family_name))
-        .map(|m| MetricMetadata {
-            metric_type: metric_type(m.r#type),
-            metric_family: m.metric_family_name,
-            help: m.help,
-            unit: m.unit,
-        })
-        .collect();
     Ok(out)
+}
+
+/// One `TimeSeries` as read off the wire, its strings borrowed; reused from series to
+/// series so its buffers are allocated once a request.
+#[derive(Default)]
+struct RawSeries<'a> {
+    labels: Vec<(&'a str, &'a str)>,
+    samples: Vec<Sample>,
+    exemplars: Vec<Reader<'a>>,
+    histograms: u64,
+}
+
+impl<'a> RawSeries<'a> {
+    fn read(&mut self, mut r: Reader<'a>) -> Result<(), WireError> {
+        self.labels.clear();
+        self.samples.clear();
+        self.exemplars.clear();
+        self.histograms = 0;
+        while let Some((field, wire)) = r.field()? {
+            match field {
+                1 => {
+                    r.expect(field, wire, WireType::Len)?;
+                    self.labels.push(read_label(r.message()?)?);
+                }
+                2 => {
+                    r.expect(field, wire, WireType::Len)?;
+                    let mut s = r.message()?;
+                    let mut sample = Sample {
+                        timestamp_ms: 0,
+                        value: 0.0,
+                    };
+                    while let Some((field, wire)) = s.field()? {
+                        match field {
+                            1 => {
+                                s.expect(field, wire, WireType::Fixed64)?;
+                                sample.value = s.double()?;
+                            }
+                            2 => {
+                                s.expect(field, wire, WireType::Varint)?;
+                                sample.timestamp_ms = s.varint()? as i64;
+                            }
+                            _ => s.skip(field, wire)?,
+                        }
+                    }
+                    self.samples.push(sample);
+                }
+                3 => {
+                    r.expect(field, wire, WireType::Len)?;
+                    self.exemplars.push(r.message()?);
+                }
+                4 => {
+                    r.expect(field, wire, WireType::Len)?;
+                    r.bytes()?;
+                    self.histograms += 1;
+                }
+                _ => r.skip(field, wire)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A `Label`: name and value.
+fn read_label(mut r: Reader<'_>) -> Result<(&str, &str), WireError> {
+    let (mut name, mut value) = ("", "");
+    while let Some((field, wire)) = r.field()? {
+        match field {
+            1 => {
+                r.expect(field, wire, WireType::Len)?;
+                name = r.str()?;
+            }
+            2 => {
+                r.expect(field, wire, WireType::Len)?;
+                value = r.str()?;
+            }
+            _ => r.skip(field, wire)?,
+        }
+    }
+    Ok((name, value))
+}
+
+/// An `Exemplar`: its label pairs, value and timestamp.
+#[allow(clippy::type_complexity)]
+fn read_exemplar(mut r: Reader<'_>) -> Result<(Vec<(String, String)>, f64, i64), WireError> {
+    let (mut pairs, mut value, mut timestamp) = (Vec::new(), 0.0, 0);
+    while let Some((field, wire)) = r.field()? {
+        match field {
+            1 => {
+                r.expect(field, wire, WireType::Len)?;
+                let (n, v) = read_label(r.message()?)?;
+                pairs.push((n.to_string(), v.to_string()));
+            }
+            2 => {
+                r.expect(field, wire, WireType::Fixed64)?;
+                value = r.double()?;
+            }
+            3 => {
+                r.expect(field, wire, WireType::Varint)?;
+                timestamp = r.varint()? as i64;
+            }
+            _ => r.skip(field, wire)?,
+        }
+    }
+    Ok((pairs, value, timestamp))
+}
+
+/// A `MetricMetadata`.
+fn read_metadata(mut r: Reader<'_>) -> Result<MetricMetadata, WireError> {
+    let mut m = MetricMetadata::default();
+    while let Some((field, wire)) = r.field()? {
+        match field {
+            1 => {
+                r.expect(field, wire, WireType::Varint)?;
+                m.metric_type = metric_type(r.varint()? as i32);
+            }
+            2 => {
+                r.expect(field, wire, WireType::Len)?;
+                m.metric_family = r.str()?.to_string();
+            }
+            4 => {
+                r.expect(field, wire, WireType::Len)?;
+                m.help = r.str()?.to_string();
+            }
+            5 => {
+                r.expect(field, wire, WireType::Len)?;
+                m.unit = r.str()?.to_string();
+            }
+            _ => r.skip(field, wire)?,
+        }
+    }
+    Ok(m)
+}
+
+/// The shared label set of a series' pairs (in the order the request gave them).
+///
+/// A set the interner holds is valid already, so when the pairs (sorted, if the sender
+/// did not sort them) are exactly such a set, it is the answer with no check and no copy.
+/// Anything else (a new series, an empty value to drop, a duplicate or invalid name) goes
+/// through the owned checks of [`series_labels`], which name what was wrong.
+fn resolve_labels<'a>(
+    pairs: &[(&'a str, &'a str)],
+    sorted: &mut Vec<(&'a str, &'a str)>,
+    interner: &LabelInterner,
+) -> Result<Labels, IngestError> {
+    let ascending = |p: &[(&str, &str)]| p.windows(2).all(|w| w[0].0 < w[1].0);
+    let key: &[(&str, &str)] = if ascending(pairs) {
+        pairs
+    } else {
+        sorted.clear();
+        sorted.extend_from_slice(pairs);
+        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        sorted
+    };
+    if ascending(key)
+        && key.iter().all(|(_, v)| !v.is_empty())
+        && let Some(found) = interner.get(pairs_hash(key), key)
+    {
+        return Ok(found);
+    }
+    let mut owned: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    let labels = series_labels(&mut owned).map_err(|reason| {
+        IngestError::record(format!("{OP}: series {}", pairs_text(&owned)), reason)
+    })?;
+    Ok(interner.intern(labels))
 }
 
 /// Encodes a request as a remote-write body (protobuf in a snappy block), as a sender would;

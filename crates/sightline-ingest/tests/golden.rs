@@ -237,6 +237,7 @@ fn remote_write_request() {
         true,
         NOW_MS,
         remote_write::FUTURE_MS_MAX_DEFAULT,
+        &Default::default(),
     )
     .expect("valid fixture");
     let mut got = metrics_json(&decoded.metrics);

@@ -73,7 +73,10 @@ fn decode_all(bytes: &[u8]) {
         check_outcome(prom_text::parse(bytes, content_type, NOW_MS));
     }
     for snappy in [true, false] {
-        check_outcome(remote_write::decode(bytes, snappy, NOW_MS, 600_000).map(|d| d.metrics));
+        check_outcome(
+            remote_write::decode(bytes, snappy, NOW_MS, 600_000, &Default::default())
+                .map(|d| d.metrics),
+        );
     }
     check_outcome(otlp::metrics::decode_protobuf(bytes).map(|d| d.metrics));
     check_outcome(otlp::metrics::decode_json(bytes).map(|d| d.metrics));
@@ -97,7 +100,7 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
         decode_all(&bytes);
-        check_outcome(remote_write::decode(&snappy_block(&bytes), true, NOW_MS, 0).map(|d| d.metrics));
+        check_outcome(remote_write::decode(&snappy_block(&bytes), true, NOW_MS, 0, &Default::default()).map(|d| d.metrics));
     }
 
     #[test]
@@ -116,7 +119,7 @@ proptest! {
 
     #[test]
     fn mutated_remote_write_never_panics(edits in mutations()) {
-        let decode = |body: &[u8]| remote_write::decode(body, true, NOW_MS, 600_000).map(|d| d.metrics);
+        let decode = |body: &[u8]| remote_write::decode(body, true, NOW_MS, 600_000, &Default::default()).map(|d| d.metrics);
         check_outcome(decode(&mutate(REMOTE_WRITE_FIXTURE, &edits)));
         // Mutating inside the compression reaches the protobuf decoder and the validation.
         check_outcome(decode(&snappy_block(&mutate(&remote_write_raw(), &edits))));
@@ -237,7 +240,7 @@ proptest! {
     #[test]
     fn remote_write_round_trips(series in prop::collection::vec(series(), 0..5)) {
         let body = remote_write::encode(&remote_write::request_from_series(&series)).expect("encode");
-        let decoded = remote_write::decode(&body, true, NOW_MS, i64::MAX).expect("valid request");
+        let decoded = remote_write::decode(&body, true, NOW_MS, i64::MAX, &Default::default()).expect("valid request");
         check_metrics(&decoded.metrics);
         prop_assert_eq!(sample_bits(&decoded.metrics.series), sample_bits(&series));
     }

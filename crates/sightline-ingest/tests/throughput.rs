@@ -115,9 +115,24 @@ fn remote_write_throughput() {
     let decoded = sightline_ingest::prom_text::parse(&text, None, now_ms).expect("valid body");
     let request = sightline_ingest::remote_write::request_from_series(&decoded.series);
     let body = sightline_ingest::remote_write::encode(&request).expect("encode");
-    report("remote write", n, body.len(), || {
-        let decoded = sightline_ingest::remote_write::decode(&body, true, now_ms, 600_000)
-            .expect("valid body");
+    // Every series new (a fresh interner each time), then the steady state of a sender
+    // that repeats its series: the interner knows them all.
+    report("remote write, new series", n, body.len(), || {
+        let decoded = sightline_ingest::remote_write::decode(
+            &body,
+            true,
+            now_ms,
+            600_000,
+            &Default::default(),
+        )
+        .expect("valid body");
+        assert_eq!(decoded.metrics.sample_count(), n);
+    });
+    let interner = sightline_model::LabelInterner::default();
+    report("remote write, known series", n, body.len(), || {
+        let decoded =
+            sightline_ingest::remote_write::decode(&body, true, now_ms, 600_000, &interner)
+                .expect("valid body");
         assert_eq!(decoded.metrics.sample_count(), n);
     });
 }

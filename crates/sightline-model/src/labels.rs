@@ -1,12 +1,35 @@
-//! Label sets: the identity of a log stream (and later of a series).
+//! Label sets: the identity of a log stream and of a series.
+//!
+//! A [`Labels`] is shared, not copied: its pairs sit behind an `Arc`, so a clone is a
+//! reference count, and the one set a series has is held once however many batches, heads
+//! and segments name it (see [`crate::interner`]). Changing a set (`set`, `remove`) copies
+//! it first when someone else holds it. Serialised, it is the plain list of pairs, as
+//! before it was shared: WAL records and segments are unchanged.
 
 use std::fmt;
+use std::hash::{BuildHasher, Hash};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 /// A label set, sorted by name, each name once.
+///
+/// Equal sets compare equal whether or not they share their pairs; two handles of one
+/// shared set compare by pointer first.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Labels(Vec<(String, String)>);
+pub struct Labels(Arc<Vec<(String, String)>>);
+
+/// The hash of a label set by which series are found (heads, the interner): the same for a
+/// [`Labels`] ([`Labels::series_hash`]) and for its pairs as borrowed slices
+/// ([`pairs_hash`]), so a decoder can find a set it has seen before without building one.
+fn series_hasher() -> foldhash::fast::FixedState {
+    foldhash::fast::FixedState::with_seed(0x5eed)
+}
+
+/// [`Labels::series_hash`] of the set whose sorted pairs are `pairs`.
+pub fn pairs_hash(pairs: &[(&str, &str)]) -> u64 {
+    series_hasher().hash_one(pairs)
+}
 
 impl Labels {
     /// Builds a set from pairs in any order; a later duplicate name replaces an earlier one,
@@ -28,7 +51,7 @@ impl Labels {
         }
         v.retain(|(_, val)| !val.is_empty());
         v.sort_by(|a, b| a.0.cmp(&b.0));
-        Self(v)
+        Self(Arc::new(v))
     }
 
     /// Builds a set from pairs already sorted by name, each name once, no empty value (as
@@ -36,7 +59,32 @@ impl Labels {
     pub fn from_sorted_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
         let v: Vec<(String, String)> = pairs.into_iter().collect();
         debug_assert!(v.windows(2).all(|w| w[0].0 < w[1].0));
-        Self(v)
+        Self(Arc::new(v))
+    }
+
+    /// The hash series are found by; equal to [`pairs_hash`] of the same pairs.
+    pub fn series_hash(&self) -> u64 {
+        series_hasher().hash_one(self)
+    }
+
+    /// Whether the set's pairs are exactly `pairs`, in order.
+    pub fn eq_pairs(&self, pairs: &[(&str, &str)]) -> bool {
+        self.0.len() == pairs.len()
+            && self
+                .0
+                .iter()
+                .zip(pairs)
+                .all(|((n, v), (pn, pv))| n == pn && v == pv)
+    }
+
+    /// Whether `self` and `other` share their pairs (one set, not just equal ones).
+    pub fn ptr_eq(&self, other: &Labels) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// How many handles share these pairs.
+    pub fn share_count(&self) -> usize {
+        Arc::strong_count(&self.0)
     }
 
     /// The value of label `name`, if set.
@@ -64,27 +112,29 @@ impl Labels {
     }
 
     pub fn into_pairs(self) -> Vec<(String, String)> {
-        self.0
+        Arc::try_unwrap(self.0).unwrap_or_else(|shared| (*shared).clone())
     }
 
     /// Sets `name` to `value` (an empty value removes the label).
     pub fn set(&mut self, name: &str, value: &str) {
         match self.0.binary_search_by(|(n, _)| n.as_str().cmp(name)) {
             Ok(i) if value.is_empty() => {
-                self.0.remove(i);
+                Arc::make_mut(&mut self.0).remove(i);
             }
-            Ok(i) => self.0[i].1 = value.to_string(),
+            Ok(i) if self.0[i].1 == value => {}
+            Ok(i) => Arc::make_mut(&mut self.0)[i].1 = value.to_string(),
             Err(_) if value.is_empty() => {}
-            Err(i) => self.0.insert(i, (name.to_string(), value.to_string())),
+            Err(i) => Arc::make_mut(&mut self.0).insert(i, (name.to_string(), value.to_string())),
         }
     }
 
     /// Removes `name`, returning its value.
     pub fn remove(&mut self, name: &str) -> Option<String> {
-        self.0
+        let i = self
+            .0
             .binary_search_by(|(n, _)| n.as_str().cmp(name))
-            .ok()
-            .map(|i| self.0.remove(i).1)
+            .ok()?;
+        Some(Arc::make_mut(&mut self.0).remove(i).1)
     }
 }
 
@@ -166,6 +216,42 @@ mod tests {
         l.set("b", "");
         assert_eq!(l.to_string(), r#"{a="1", c="3"}"#);
         assert_eq!(l.remove("a"), Some("1".into()));
+    }
+
+    #[test]
+    fn clones_share_and_writes_copy() {
+        let a = Labels::from_pairs([("a", "1"), ("b", "2")]);
+        let mut b = a.clone();
+        assert!(a.ptr_eq(&b));
+        assert_eq!(a.share_count(), 2);
+        b.set("a", "1");
+        assert!(a.ptr_eq(&b), "setting the same value copies nothing");
+        b.set("c", "3");
+        assert!(!a.ptr_eq(&b));
+        assert_eq!(a.to_string(), r#"{a="1", b="2"}"#);
+        assert_eq!(b.clone().into_pairs().len(), 3);
+        assert_eq!(b.remove("c"), Some("3".into()));
+        assert_eq!(a, b, "equal sets compare equal though not shared");
+    }
+
+    #[test]
+    fn series_hash_of_a_set_and_of_its_borrowed_pairs_agree() {
+        let l = Labels::from_pairs([("__name__", "up"), ("job", "api"), ("instance", "a:1")]);
+        let pairs: Vec<(&str, &str)> = l.iter().collect();
+        assert_eq!(l.series_hash(), pairs_hash(&pairs));
+        assert!(l.eq_pairs(&pairs));
+        assert!(!l.eq_pairs(&pairs[..2]));
+        assert_ne!(pairs_hash(&pairs[..2]), l.series_hash());
+    }
+
+    #[test]
+    fn serialises_as_the_plain_pairs() {
+        let l = Labels::from_pairs([("a", "1"), ("b", "2")]);
+        let plain: Vec<(String, String)> = l.clone().into_pairs();
+        let bytes = postcard::to_allocvec(&l).expect("encode");
+        assert_eq!(bytes, postcard::to_allocvec(&plain).expect("encode"));
+        let back: Labels = postcard::from_bytes(&bytes).expect("decode");
+        assert_eq!(back, l);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! - timestamps are `i64` nanoseconds since the Unix epoch (UTC).
 
 pub mod duration;
+pub mod interner;
 pub mod labels;
 pub mod log;
 pub mod matcher;
@@ -18,6 +19,7 @@ pub mod parallel;
 pub mod span;
 pub mod tenant;
 
+pub use interner::LabelInterner;
 pub use labels::Labels;
 pub use log::{LogBatch, LogRecord};
 pub use matcher::{LabelMatcher, MatchOp};

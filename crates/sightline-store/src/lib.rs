@@ -127,6 +127,7 @@ impl Store {
         let state = logs.state();
         let tsdb_state = tsdb.state();
         let traces_state = traces.state();
+        let interner = tsdb.label_interner().clone();
         let replay = {
             let wal_dir = wal_dir.clone();
             tokio::task::spawn_blocking(move || {
@@ -135,9 +136,10 @@ impl Store {
                         RecordType::Logs => {
                             LogStore::apply(&state, &logs::decode_wal_batch(&rec.payload)?)
                         }
-                        RecordType::Metrics => {
-                            Tsdb::apply(&tsdb_state, &tsdb::decode_wal_batch(&rec.payload)?)
-                        }
+                        RecordType::Metrics => Tsdb::apply(
+                            &tsdb_state,
+                            &tsdb::decode_wal_batch(&rec.payload, &interner)?,
+                        ),
                         RecordType::Spans => TraceStore::apply(
                             &traces_state,
                             &traces::decode_wal_batch(&rec.payload)?,
@@ -194,6 +196,11 @@ impl Store {
 
     pub fn traces(&self) -> &TraceStore {
         &self.traces
+    }
+
+    /// The label sets of every series the store holds, for decoders to find them by.
+    pub fn label_interner(&self) -> &Arc<sightline_model::LabelInterner> {
+        self.tsdb.label_interner()
     }
 
     fn head_bytes(&self) -> usize {
@@ -330,6 +337,7 @@ impl Store {
             Ok(()) => {
                 *last = Instant::now();
                 self.metrics.flushes.inc();
+                self.tsdb.prune_labels();
             }
             Err(e) => {
                 self.metrics.flush_failures.inc();

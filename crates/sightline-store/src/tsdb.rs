@@ -20,8 +20,8 @@ use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 
 use sightline_model::{
-    Exemplar, LabelMatcher, Labels, MetricBatch, MetricMetadata, Sample, SeriesSamples,
-    SeriesSelection, TenantId,
+    Exemplar, LabelInterner, LabelMatcher, Labels, MetricBatch, MetricMetadata, Sample,
+    SeriesSamples, SeriesSelection, TenantId,
 };
 
 use crate::StoreError;
@@ -39,43 +39,11 @@ pub struct LoadedSegment {
     pub id: SegmentId,
     pub size: u64,
     pub footer: SegmentFooter,
-    /// Each series' label set, shared through the [`LabelPool`] with every other segment
-    /// that has the series (a series is in every segment its samples were flushed to).
+    /// Each series' label set, shared through the store's [`LabelInterner`] with every
+    /// other segment that has the series (a series is in every segment its samples were
+    /// flushed to) and with the heads.
     pub labels: Vec<Arc<Labels>>,
     pub postings: Postings,
-}
-
-/// Label sets shared by the loaded segments, so a series in many segments costs its labels
-/// once. Entries no segment holds any more are pruned after segments go away.
-#[derive(Default)]
-pub struct LabelPool {
-    sets: std::sync::Mutex<foldhash::HashMap<Labels, Arc<Labels>>>,
-}
-
-impl LabelPool {
-    fn lock(&self) -> std::sync::MutexGuard<'_, foldhash::HashMap<Labels, Arc<Labels>>> {
-        self.sets.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn share(&self, labels: Vec<Labels>) -> Vec<Arc<Labels>> {
-        let mut sets = self.lock();
-        labels
-            .into_iter()
-            .map(|l| match sets.get(&l) {
-                Some(a) => a.clone(),
-                None => {
-                    let a = Arc::new(l.clone());
-                    sets.insert(l, a.clone());
-                    a
-                }
-            })
-            .collect()
-    }
-
-    /// Drops the label sets only the pool still holds.
-    fn prune(&self) {
-        self.lock().retain(|_, a| Arc::strong_count(a) > 1);
-    }
 }
 
 impl crate::segment::Catalogued for LoadedSegment {
@@ -88,8 +56,10 @@ impl crate::segment::Catalogued for LoadedSegment {
 }
 
 impl LoadedSegment {
-    fn new(id: SegmentId, size: u64, footer: SegmentFooter, pool: &LabelPool) -> Self {
-        let labels = pool.share((0..footer.series.len()).map(|i| footer.labels(i)).collect());
+    fn new(id: SegmentId, size: u64, footer: SegmentFooter, interner: &LabelInterner) -> Self {
+        let labels: Vec<Arc<Labels>> = (0..footer.series.len())
+            .map(|i| Arc::new(interner.intern(footer.labels(i))))
+            .collect();
         let mut postings = Postings::default();
         for (i, l) in labels.iter().enumerate() {
             postings.add(i as u32, l);
@@ -157,9 +127,17 @@ pub fn encode_wal_batch(batch: &MetricBatch) -> Result<Vec<u8>, StoreError> {
         .map_err(|e| StoreError::io("encode wal batch", e))
 }
 
-pub fn decode_wal_batch(payload: &[u8]) -> Result<MetricBatch, StoreError> {
-    let (tenant, b) =
+/// A WAL record's batch, its label sets shared through `interner` (the sets the head
+/// holds are then the ones decoders find).
+pub fn decode_wal_batch(
+    payload: &[u8],
+    interner: &LabelInterner,
+) -> Result<MetricBatch, StoreError> {
+    let (tenant, mut b) =
         crate::signal::decode_wal_payload(payload, "metrics", |b: &WalBatch| b.tenant.as_str())?;
+    for s in &mut b.series {
+        s.labels = interner.intern(std::mem::take(&mut s.labels));
+    }
     Ok(MetricBatch {
         tenant,
         series: b.series,
@@ -181,7 +159,8 @@ pub struct Tsdb {
     state: Arc<RwLock<TsdbState>>,
     objects: Objects,
     metrics: StoreMetrics,
-    pool: Arc<LabelPool>,
+    /// One copy of each series' label set for the heads, the segments and the decoders.
+    pool: Arc<LabelInterner>,
     /// Decompressed segment blocks recently read, so repeated and overlapping queries
     /// skip the read, checksum and decompression.
     blocks: BlockCache,
@@ -221,6 +200,11 @@ impl Tsdb {
             pool: Arc::default(),
             blocks: BlockCache::with_weighter(1024, BLOCK_CACHE_BYTES, BlockWeight),
         }
+    }
+
+    /// The label sets every series of this store shares (see [`LabelInterner`]).
+    pub fn label_interner(&self) -> &Arc<LabelInterner> {
+        &self.pool
     }
 
     pub fn state(&self) -> Arc<RwLock<TsdbState>> {
@@ -647,8 +631,8 @@ impl Tsdb {
         Ok(expired.len())
     }
 
-    /// Forgets label sets no loaded segment holds any more (after compaction or retention,
-    /// once the segments they dropped are gone).
+    /// Forgets label sets nothing holds any more: no head, segment or batch in flight
+    /// (after a flush, compaction or retention, once what they dropped is gone).
     pub fn prune_labels(&self) {
         self.pool.prune();
     }

@@ -66,7 +66,8 @@ fn bodies_are_what_remote_write_encode_makes_of_the_samples() {
         assert!(built.tally.0 <= 7);
         // And Sightline's own decoder takes it.
         let decoded =
-            remote_write::decode(&built.body, true, 1_800_000_000_000, 0).expect("decode");
+            remote_write::decode(&built.body, true, 1_800_000_000_000, 0, &Default::default())
+                .expect("decode");
         assert_eq!(decoded.metrics.sample_count() as u64, built.tally.0);
         samples += built.tally.0;
     }

@@ -124,7 +124,7 @@ impl MetricHead {
                     let id = head.series.len() as u32;
                     head.postings.add(id, &s.labels);
                     head.index
-                        .entry(hash_labels(&s.labels))
+                        .entry(s.labels.series_hash())
                         .or_default()
                         .push(id);
                     head.series.push(HeadSeries {
@@ -233,16 +233,11 @@ impl<'a> Partition<'a> {
     }
 }
 
-fn hash_labels(labels: &Labels) -> u64 {
-    use std::hash::BuildHasher;
-    foldhash::fast::FixedState::with_seed(0x5eed).hash_one(labels)
-}
-
 impl TenantSeries {
     /// The id of a label set, if the head has it.
     fn find(&self, labels: &Labels) -> Option<u32> {
         self.index
-            .get(&hash_labels(labels))?
+            .get(&labels.series_hash())?
             .iter()
             .copied()
             .find(|&id| self.series[id as usize].labels == *labels)

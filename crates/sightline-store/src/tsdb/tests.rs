@@ -253,10 +253,7 @@ async fn segments_share_the_label_sets_of_a_series() {
     }
     let st = store.tsdb().read();
     assert_eq!(st.segments.len(), 2);
-    assert!(Arc::ptr_eq(
-        &st.segments[0].labels[0],
-        &st.segments[1].labels[0]
-    ));
+    assert!(st.segments[0].labels[0].ptr_eq(&st.segments[1].labels[0]));
 }
 
 /// A second read of the same blocks comes from the block cache (no bytes read), with the
@@ -300,4 +297,37 @@ async fn repeated_reads_come_from_the_block_cache() {
         bytes_read() > after_first,
         "the compacted segment is read anew"
     );
+}
+
+/// Series replayed from the WAL and series loaded from segments hold the interner's one
+/// set, so a decoder that finds a set there finds the head's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_and_loaded_series_share_the_interners_sets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store = open_with(dir.path(), |_| {}).await;
+        store
+            .append_metrics(batch(vec![series("cpu", "a", &[(1000, 1.0)])]))
+            .await
+            .expect("append");
+        store.flush().await.expect("flush");
+        store
+            .append_metrics(batch(vec![series("cpu", "b", &[(2000, 1.0)])]))
+            .await
+            .expect("append");
+    }
+    let store = open_with(dir.path(), |_| {}).await;
+    let interner = store.label_interner();
+    let find = |host: &str| {
+        let pairs = [("__name__", "cpu"), ("host", host)];
+        interner
+            .get(sightline_model::labels::pairs_hash(&pairs), &pairs)
+            .expect("interned")
+    };
+    let st = store.tsdb().read();
+    assert!(st.segments[0].labels[0].ptr_eq(&find("a")));
+    let head = st.active.tenant(&tenant()).expect("replayed");
+    assert!(head.series(0).labels.ptr_eq(&find("b")));
+    drop(st);
+    assert_eq!(interner.prune(), 2, "both are held");
 }
