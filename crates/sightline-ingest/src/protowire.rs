@@ -88,6 +88,17 @@ impl<'a> Reader<'a> {
         self.pos >= self.buf.len()
     }
 
+    /// Where the reader is, as an offset into its message's bytes.
+    pub fn offset(&self) -> usize {
+        self.pos
+    }
+
+    /// The message's bytes between two offsets [`Reader::offset`] gave (empty for any
+    /// other pair).
+    pub fn span(&self, start: usize, end: usize) -> &'a [u8] {
+        self.buf.get(start..end).unwrap_or(&[])
+    }
+
     /// The next field's number and wire type, or `None` at the end of the buffer.
     #[inline]
     pub fn field(&mut self) -> Result<Option<(u32, WireType)>, WireError> {

@@ -30,6 +30,7 @@ pub mod proto;
 mod tests;
 
 use prost::Message;
+use sightline_model::interner::encoded_hash;
 use sightline_model::labels::pairs_hash;
 use sightline_model::{
     Exemplar, LabelInterner, Labels, MetricMetadata, MetricType, Sample, SeriesSamples,
@@ -117,7 +118,7 @@ pub fn decode_protobuf(
                     .read(r.message().map_err(malformed)?)
                     .map_err(malformed)?;
                 out.native_histogram_samples_skipped += series.histograms;
-                let labels = resolve_labels(&series.labels, &mut sorted, interner)?;
+                let labels = series_labels_of(&mut series, &mut sorted, interner)?;
                 let at = || format!("{OP}: series {}", excerpt(&labels.to_string(), 300));
                 if let Some(s) = series.samples.iter().find(|s| s.timestamp_ms > latest_ms) {
                     let reason = RecordError::SampleTooFarInFuture {
@@ -171,6 +172,12 @@ pub fn decode_protobuf(
 /// series so its buffers are allocated once a request.
 #[derive(Default)]
 struct RawSeries<'a> {
+    /// Each `Label` message, not parsed yet.
+    label_fields: Vec<&'a [u8]>,
+    /// The label fields' bytes, keys included, when they are one run with no other field
+    /// among them (as senders write them): what the interner knows the set by.
+    encoded_labels: Option<&'a [u8]>,
+    /// The parsed pairs, once [`RawSeries::parse_labels`] ran.
     labels: Vec<(&'a str, &'a str)>,
     samples: Vec<Sample>,
     exemplars: Vec<Reader<'a>>,
@@ -179,16 +186,32 @@ struct RawSeries<'a> {
 
 impl<'a> RawSeries<'a> {
     fn read(&mut self, mut r: Reader<'a>) -> Result<(), WireError> {
+        self.label_fields.clear();
         self.labels.clear();
         self.samples.clear();
         self.exemplars.clear();
         self.histograms = 0;
-        while let Some((field, wire)) = r.field()? {
-            match field {
-                1 => {
-                    r.expect(field, wire, WireType::Len)?;
-                    self.labels.push(read_label(r.message()?)?);
+        // The run of label fields: where it starts and ends, and whether another field
+        // came between two of them.
+        let (mut run, mut broken, mut last_was_label) = (None::<(usize, usize)>, false, false);
+        loop {
+            let start = r.offset();
+            let Some((field, wire)) = r.field()? else {
+                break;
+            };
+            if field == 1 {
+                r.expect(field, wire, WireType::Len)?;
+                self.label_fields.push(r.bytes()?);
+                match &mut run {
+                    None => run = Some((start, r.offset())),
+                    Some((_, end)) if last_was_label => *end = r.offset(),
+                    Some(_) => broken = true,
                 }
+                last_was_label = true;
+                continue;
+            }
+            last_was_label = false;
+            match field {
                 2 => {
                     r.expect(field, wire, WireType::Len)?;
                     let mut s = r.message()?;
@@ -222,6 +245,19 @@ impl<'a> RawSeries<'a> {
                 }
                 _ => r.skip(field, wire)?,
             }
+        }
+        self.encoded_labels = match run {
+            Some((start, end)) if !broken => Some(r.span(start, end)),
+            _ => None,
+        };
+        Ok(())
+    }
+
+    /// Parses the label fields into `labels`.
+    fn parse_labels(&mut self) -> Result<(), WireError> {
+        self.labels.clear();
+        for field in &self.label_fields {
+            self.labels.push(read_label(Reader::new(field))?);
         }
         Ok(())
     }
@@ -296,6 +332,27 @@ fn read_metadata(mut r: Reader<'_>) -> Result<MetricMetadata, WireError> {
         }
     }
     Ok(m)
+}
+
+/// The shared label set of a series: found by its encoded labels when the interner knows
+/// them (no parsing at all), else by its pairs, and then remembered by its encoding.
+fn series_labels_of<'a>(
+    series: &mut RawSeries<'a>,
+    sorted: &mut Vec<(&'a str, &'a str)>,
+    interner: &LabelInterner,
+) -> Result<Labels, IngestError> {
+    let encoded = series.encoded_labels.map(|b| (encoded_hash(b), b));
+    if let Some((hash, bytes)) = encoded
+        && let Some(found) = interner.get_encoded(hash, bytes)
+    {
+        return Ok(found);
+    }
+    series.parse_labels().map_err(malformed)?;
+    let labels = resolve_labels(&series.labels, sorted, interner)?;
+    if let Some((hash, bytes)) = encoded {
+        interner.remember_encoded(hash, bytes, &labels);
+    }
+    Ok(labels)
 }
 
 /// The shared label set of a series' pairs (in the order the request gave them).

@@ -19,6 +19,22 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Labels(Arc<Vec<(String, String)>>);
 
+/// A [`Labels`] that does not keep its set alive: [`WeakLabels::upgrade`] gives the set back
+/// while some [`Labels`] still holds it.
+#[derive(Clone, Debug)]
+pub struct WeakLabels(std::sync::Weak<Vec<(String, String)>>);
+
+impl WeakLabels {
+    pub fn upgrade(&self) -> Option<Labels> {
+        self.0.upgrade().map(Labels)
+    }
+
+    /// Whether the set is gone.
+    pub fn is_dead(&self) -> bool {
+        self.0.strong_count() == 0
+    }
+}
+
 /// The hash of a label set by which series are found (heads, the interner): the same for a
 /// [`Labels`] ([`Labels::series_hash`]) and for its pairs as borrowed slices
 /// ([`pairs_hash`]), so a decoder can find a set it has seen before without building one.
@@ -85,6 +101,17 @@ impl Labels {
     /// How many handles share these pairs.
     pub fn share_count(&self) -> usize {
         Arc::strong_count(&self.0)
+    }
+
+    /// The address of the shared pairs: the same for every handle of one set, and not
+    /// reused by another set while a handle of this one is alive.
+    pub fn addr(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+
+    /// A handle that does not keep the set alive.
+    pub fn downgrade(&self) -> WeakLabels {
+        WeakLabels(Arc::downgrade(&self.0))
     }
 
     /// The value of label `name`, if set.

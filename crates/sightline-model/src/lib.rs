@@ -20,7 +20,7 @@ pub mod span;
 pub mod tenant;
 
 pub use interner::LabelInterner;
-pub use labels::Labels;
+pub use labels::{Labels, WeakLabels};
 pub use log::{LogBatch, LogRecord};
 pub use matcher::{LabelMatcher, MatchOp};
 pub use metric::{

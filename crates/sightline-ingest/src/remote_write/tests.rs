@@ -394,13 +394,11 @@ fn both(req: &WriteRequest, interner: &LabelInterner) -> (String, String) {
         Ok(d) => format!("{d:?}"),
         Err(e) => format!("{:?}: {e}", e.kind()),
     };
-    let ours = decode_protobuf(
-        &req.encode_to_vec(),
-        NOW_MS,
-        FUTURE_MS_MAX_DEFAULT,
-        interner,
-    );
-    (show(ours), show(reference_decode(req.clone())))
+    let raw = req.encode_to_vec();
+    let ours = decode_protobuf(&raw, NOW_MS, FUTURE_MS_MAX_DEFAULT, interner);
+    // What prost reads back (it does not write default values: -0.0 comes back as 0.0).
+    let read_back = WriteRequest::decode(raw.as_slice()).expect("prost reads its own bytes");
+    (show(ours), show(reference_decode(read_back)))
 }
 
 mod agrees_with_prost {

@@ -39,6 +39,10 @@ pub struct TenantSeries {
     /// Label-set hash → ids with that hash (almost always one), so each label set is held
     /// once, in `series`, not again as a map key.
     index: HashMap<u64, Vec<u32>>,
+    /// The address of each series' own label set ([`Labels::addr`]) → its id: a batch whose
+    /// labels came from the store's interner is the head's set itself, found without
+    /// hashing the labels. The head holds every set keyed here, so no address is reused.
+    by_addr: HashMap<usize, u32>,
     series: Vec<HeadSeries>,
     postings: Postings,
     metadata: BTreeMap<String, MetricMetadata>,
@@ -123,6 +127,7 @@ impl MetricHead {
                 None => {
                     let id = head.series.len() as u32;
                     head.postings.add(id, &s.labels);
+                    head.by_addr.insert(s.labels.addr(), id);
                     head.index
                         .entry(s.labels.series_hash())
                         .or_default()
@@ -236,6 +241,9 @@ impl<'a> Partition<'a> {
 impl TenantSeries {
     /// The id of a label set, if the head has it.
     fn find(&self, labels: &Labels) -> Option<u32> {
+        if let Some(&id) = self.by_addr.get(&labels.addr()) {
+            return Some(id);
+        }
         self.index
             .get(&labels.series_hash())?
             .iter()
