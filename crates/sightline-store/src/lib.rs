@@ -19,6 +19,7 @@ pub mod logs;
 pub mod metrics;
 pub mod object;
 pub mod segment;
+pub mod series_refs;
 pub mod signal;
 pub mod traces;
 pub mod tsdb;
@@ -128,6 +129,7 @@ impl Store {
         let tsdb_state = tsdb.state();
         let traces_state = traces.state();
         let interner = tsdb.label_interner().clone();
+        let mut by_ref = series_refs::RefReplay::default();
         let replay = {
             let wal_dir = wal_dir.clone();
             tokio::task::spawn_blocking(move || {
@@ -139,6 +141,10 @@ impl Store {
                         RecordType::Metrics => Tsdb::apply(
                             &tsdb_state,
                             &tsdb::decode_wal_batch(&rec.payload, &interner)?,
+                        ),
+                        RecordType::MetricsByRef => Tsdb::apply(
+                            &tsdb_state,
+                            &by_ref.decode(rec.seq, &rec.payload, &interner)?,
                         ),
                         RecordType::Spans => TraceStore::apply(
                             &traces_state,
@@ -256,14 +262,15 @@ impl Store {
             )));
         }
         self.wait_for_head_room().await?;
-        let payload = tsdb::encode_wal_batch(&batch)?;
         let state = self.tsdb.state();
-        let applied = batch.clone();
+        let (applied, encoded) = (batch.clone(), batch.clone());
+        let estimate = batch.sample_count() * 16 + batch.series.len() * 4;
         let result = self
             .wal
-            .append(
-                RecordType::Metrics,
-                payload,
+            .append_with_refs(
+                RecordType::MetricsByRef,
+                Box::new(move |refs| series_refs::encode(&encoded, refs)),
+                estimate,
                 Box::new(move || Tsdb::apply(&state, &applied)),
             )
             .await;

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use object_store::ObjectStoreExt;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use sightline_model::{
     Exemplar, LabelInterner, LabelMatcher, Labels, MetricBatch, MetricMetadata, Sample,
@@ -91,8 +91,10 @@ impl LoadedSegment {
 pub type FrozenHead = crate::signal::Frozen<MetricHead>;
 pub type TsdbState = crate::signal::SignalState<MetricHead, LoadedSegment>;
 
-/// The WAL payload of a metrics record.
-#[derive(Serialize)]
+/// The WAL payload of a type-2 metrics record, which named every series by its labels.
+/// Records are written by reference now (`series_refs`); type 2 is still replayed.
+#[cfg(test)]
+#[derive(serde::Serialize)]
 struct WalBatchRef<'a> {
     tenant: &'a str,
     series: &'a [SeriesSamples],
@@ -106,6 +108,7 @@ struct WalBatch {
     metadata: Vec<MetricMetadata>,
 }
 
+#[cfg(test)]
 pub fn encode_wal_batch(batch: &MetricBatch) -> Result<Vec<u8>, StoreError> {
     let estimate: usize = batch
         .series

@@ -33,6 +33,7 @@ use std::time::Instant;
 use tokio::sync::oneshot;
 
 use crate::StoreError;
+use crate::series_refs::SeriesRefs;
 
 /// File magic and format version.
 pub const WAL_MAGIC: &[u8; 8] = b"SLWAL001";
@@ -51,10 +52,13 @@ const QUEUE_LEN_MAX: usize = 1024;
 pub enum RecordType {
     /// A postcard-encoded `LogBatch` (see `logs::WalLogBatch`).
     Logs = 1,
-    /// A postcard-encoded `MetricBatch` (see `tsdb::WalBatchRef`).
+    /// A postcard-encoded `MetricBatch` naming series by their labels (see
+    /// `tsdb::decode_wal_batch`); no longer written, still replayed.
     Metrics = 2,
     /// A postcard-encoded `SpanBatch` (see `traces::WalBatchRef`).
     Spans = 3,
+    /// A metrics batch naming series by file-local reference (see `series_refs`).
+    MetricsByRef = 4,
 }
 
 impl RecordType {
@@ -63,6 +67,7 @@ impl RecordType {
             1 => Some(Self::Logs),
             2 => Some(Self::Metrics),
             3 => Some(Self::Spans),
+            4 => Some(Self::MetricsByRef),
             _ => None,
         }
     }
@@ -75,10 +80,20 @@ pub type RotateFn = Box<dyn FnOnce(u64) + Send>;
 /// Observes each fsync's duration in seconds.
 pub type FsyncObserver = Box<dyn Fn(f64) + Send>;
 
+/// Encodes a record on the writer thread, numbering series in the file it lands in.
+pub type EncodeFn = Box<dyn FnOnce(&mut SeriesRefs) -> Result<Vec<u8>, StoreError> + Send>;
+
+/// A record's payload: encoded already, or to be encoded by the writer thread.
+pub enum Payload {
+    Bytes(Vec<u8>),
+    /// Encoded by the writer, with an estimate of its size for group commit's bound.
+    WithRefs(EncodeFn, usize),
+}
+
 enum Request {
     Append {
         record_type: RecordType,
-        payload: Vec<u8>,
+        payload: Payload,
         apply: ApplyFn,
         done: oneshot::Sender<Result<(), StoreError>>,
     },
@@ -264,6 +279,7 @@ impl Wal {
             seq,
             file,
             fsync_observer,
+            refs: SeriesRefs::default(),
         };
         thread::Builder::new()
             .name("sightline-wal".into())
@@ -279,12 +295,30 @@ impl Wal {
         payload: Vec<u8>,
         apply: ApplyFn,
     ) -> Result<(), StoreError> {
-        if payload.len() > WAL_RECORD_BYTES_MAX {
-            return Err(StoreError::TooLarge(format!(
-                "batch of {} bytes is over the wal record limit of {WAL_RECORD_BYTES_MAX}",
-                payload.len()
-            )));
-        }
+        check_size(payload.len())?;
+        self.append_payload(record_type, Payload::Bytes(payload), apply)
+            .await
+    }
+
+    /// Appends a record that the writer thread encodes with the series numbering of the
+    /// file it lands in; resolves once it is fsynced and `apply` has run.
+    pub async fn append_with_refs(
+        &self,
+        record_type: RecordType,
+        encode: EncodeFn,
+        estimate: usize,
+        apply: ApplyFn,
+    ) -> Result<(), StoreError> {
+        self.append_payload(record_type, Payload::WithRefs(encode, estimate), apply)
+            .await
+    }
+
+    async fn append_payload(
+        &self,
+        record_type: RecordType,
+        payload: Payload,
+        apply: ApplyFn,
+    ) -> Result<(), StoreError> {
         let (done, rx) = oneshot::channel();
         self.send(Request::Append {
             record_type,
@@ -318,6 +352,15 @@ impl Wal {
             Err(mpsc::TrySendError::Disconnected(_)) => Err(StoreError::Closed),
         }
     }
+}
+
+fn check_size(len: usize) -> Result<(), StoreError> {
+    if len > WAL_RECORD_BYTES_MAX {
+        return Err(StoreError::TooLarge(format!(
+            "batch of {len} bytes is over the wal record limit of {WAL_RECORD_BYTES_MAX}"
+        )));
+    }
+    Ok(())
 }
 
 /// Deletes the WAL files at or below `seq` (they are in segments now).
@@ -355,6 +398,8 @@ struct Writer {
     seq: u64,
     file: File,
     fsync_observer: FsyncObserver,
+    /// Series numbers of the current file; forgotten whenever a file starts.
+    refs: SeriesRefs,
 }
 
 impl Writer {
@@ -367,7 +412,10 @@ impl Writer {
                 match rx.try_recv() {
                     Ok(req) => {
                         if let Request::Append { payload, .. } = &req {
-                            bytes += payload.len();
+                            bytes += match payload {
+                                Payload::Bytes(b) => b.len(),
+                                Payload::WithRefs(_, estimate) => *estimate,
+                            };
                         }
                         group.push(req);
                     }
@@ -392,8 +440,24 @@ impl Writer {
                     apply,
                     done,
                 } => {
-                    encode_record(buf, record_type, &payload);
-                    pending.push((apply, done));
+                    let bytes = match payload {
+                        Payload::Bytes(b) => Ok(b),
+                        Payload::WithRefs(encode, _) => {
+                            encode(&mut self.refs).and_then(|b| check_size(b.len()).map(|()| b))
+                        }
+                    };
+                    match bytes {
+                        Ok(b) => {
+                            encode_record(buf, record_type, &b);
+                            pending.push((apply, done));
+                        }
+                        Err(e) => {
+                            // Its encoding may have numbered series that no written
+                            // record defines: start the numbering again.
+                            self.refs.clear();
+                            let _ = done.send(Err(e));
+                        }
+                    }
                 }
                 Request::Rotate { on_rotate, done } => {
                     self.flush_pending(buf, &mut pending);
@@ -447,6 +511,9 @@ impl Writer {
     }
 
     fn next_file(&mut self) -> Result<(), StoreError> {
+        // Whatever happens, the numbers of the file so far are not to be used again: a
+        // failed write may not have written their definitions.
+        self.refs.clear();
         let file = create_file(&self.dir, self.seq + 1)?;
         self.seq += 1;
         self.file = file;
@@ -553,5 +620,58 @@ mod tests {
             vec![2],
             "checkpointed file removed"
         );
+    }
+
+    #[tokio::test]
+    async fn a_record_not_written_makes_the_writer_number_series_again() {
+        use crate::series_refs::{RefReplay, encode};
+        use sightline_model::{Labels, MetricBatch, Sample, SeriesSamples, TenantId};
+        let batch = |host: &str| {
+            Arc::new(MetricBatch {
+                tenant: TenantId::new("t").expect("tenant"),
+                series: vec![SeriesSamples {
+                    labels: Labels::from_pairs([("__name__", "cpu"), ("host", host)]),
+                    samples: vec![Sample {
+                        timestamp_ms: 1,
+                        value: 1.0,
+                    }],
+                    exemplars: vec![],
+                }],
+                metadata: vec![],
+            })
+        };
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("wal");
+        let wal = Wal::open(&dir, noop()).expect("open");
+        let append = |b: Arc<MetricBatch>, fail: bool| {
+            let wal = wal.clone();
+            async move {
+                let encode_fn: EncodeFn = Box::new(move |refs| {
+                    let bytes = encode(&b, refs)?;
+                    if fail {
+                        return Err(StoreError::TooLarge("refused after numbering".into()));
+                    }
+                    Ok(bytes)
+                });
+                wal.append_with_refs(RecordType::MetricsByRef, encode_fn, 0, Box::new(|| {}))
+                    .await
+            }
+        };
+        append(batch("a"), false).await.expect("append");
+        // Numbers "b" as 1, then is not written: the next record must define "b" itself.
+        append(batch("b"), true).await.expect_err("refused");
+        append(batch("b"), false).await.expect("append");
+        append(batch("a"), false).await.expect("append");
+        drop(wal);
+        let interner = sightline_model::LabelInterner::default();
+        let mut replay = RefReplay::default();
+        let mut hosts = Vec::new();
+        super::replay(&dir, 0, &mut |r| {
+            let b = replay.decode(r.seq, &r.payload, &interner)?;
+            hosts.push(b.series[0].labels.get("host").unwrap_or("").to_string());
+            Ok(())
+        })
+        .expect("replay");
+        assert_eq!(hosts, ["a", "b", "a"]);
     }
 }

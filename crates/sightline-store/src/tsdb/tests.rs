@@ -331,3 +331,53 @@ async fn replayed_and_loaded_series_share_the_interners_sets() {
     drop(st);
     assert_eq!(interner.prune(), 2, "both are held");
 }
+
+/// WAL files written before records named series by reference (type 2) replay beside
+/// files of the new records (type 4), and a file of type-4 records stands on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_and_by_reference_wal_records_replay_across_files() {
+    use crate::wal::{RecordType, Wal, wal_dir};
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let wal = Wal::open(&wal_dir(dir.path()), Box::new(|_| {})).expect("wal");
+        let old = MetricBatch {
+            tenant: tenant(),
+            series: vec![series("cpu", "a", &[(1000, 1.0)])],
+            metadata: vec![],
+        };
+        let payload = crate::tsdb::encode_wal_batch(&old).expect("encode");
+        wal.append(RecordType::Metrics, payload, Box::new(|| {}))
+            .await
+            .expect("append");
+    }
+    {
+        let store = open_with(dir.path(), |_| {}).await;
+        // Two records in one file: the second names "a" by the number the first defined.
+        for t in [2000, 3000] {
+            store
+                .append_metrics(batch(vec![
+                    series("cpu", "a", &[(t, 2.0)]),
+                    series("cpu", "b", &[(t, 3.0)]),
+                ]))
+                .await
+                .expect("append");
+        }
+    }
+    {
+        // A restart starts a new file; its first record defines the series again.
+        let store = open_with(dir.path(), |_| {}).await;
+        store
+            .append_metrics(batch(vec![series("cpu", "b", &[(4000, 4.0)])]))
+            .await
+            .expect("append");
+    }
+    let store = open_with(dir.path(), |_| {}).await;
+    let got = read(&store, &sel(&[("__name__", MatchOp::Eq, "cpu")], 0, 10_000)).await;
+    assert_eq!(
+        got,
+        vec![
+            ("a".to_string(), vec![(1000, 1.0), (2000, 2.0), (3000, 2.0)]),
+            ("b".to_string(), vec![(2000, 3.0), (3000, 3.0), (4000, 4.0)]),
+        ]
+    );
+}
