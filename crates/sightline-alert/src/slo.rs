@@ -375,7 +375,7 @@ impl SloRuntime {
                     });
                 }
                 if let Some(l) = last {
-                    seen.insert(std::sync::Arc::unwrap_or_clone(s.labels), l);
+                    seen.insert(s.labels, l);
                 }
             }
             if let Source::Latency { threshold, .. } = &self.source

@@ -16,8 +16,25 @@ use serde::{Deserialize, Serialize};
 ///
 /// Equal sets compare equal whether or not they share their pairs; two handles of one
 /// shared set compare by pointer first.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Labels(Arc<Vec<(String, String)>>);
+
+/// By pairs, as a sorted list of (name, value); two handles of one shared set are equal
+/// without a look at the pairs (queries merge the same series from many sources).
+impl Ord for Labels {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if self.ptr_eq(other) {
+            return std::cmp::Ordering::Equal;
+        }
+        self.0.cmp(&other.0)
+    }
+}
+
+impl PartialOrd for Labels {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 /// A [`Labels`] that does not keep its set alive: [`WeakLabels::upgrade`] gives the set back
 /// while some [`Labels`] still holds it.

@@ -73,7 +73,7 @@ mod promqltest;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Once};
+use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use promql_parser::parser::value::ValueType;
@@ -251,7 +251,7 @@ pub fn evaluate(
             Value::Vector(v) => PromValue::Vector(
                 v.into_iter()
                     .map(|e| InstantSample {
-                        labels: Arc::unwrap_or_clone(e.labels),
+                        labels: e.labels,
                         t_ms: q.start_ms,
                         v: e.v,
                     })
@@ -261,7 +261,7 @@ pub fn evaluate(
                 let mut series: Vec<RangeSeries> = m
                     .into_iter()
                     .map(|s| RangeSeries {
-                        labels: Arc::unwrap_or_clone(s.labels),
+                        labels: s.labels,
                         points: s.points.into_vec(),
                     })
                     .collect();
@@ -270,20 +270,15 @@ pub fn evaluate(
             }
         });
     }
-    let mut series: BTreeMap<Arc<Labels>, Vec<Sample>> = BTreeMap::new();
+    let mut series: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
     let mut t = q.start_ms;
     while t <= q.end_ms {
         ev.check_deadline()?;
         match ev.eval(&expr, t)? {
-            Value::Scalar(v) => {
-                series
-                    .entry(Arc::new(Labels::default()))
-                    .or_default()
-                    .push(Sample {
-                        timestamp_ms: t,
-                        value: v,
-                    })
-            }
+            Value::Scalar(v) => series.entry(Labels::default()).or_default().push(Sample {
+                timestamp_ms: t,
+                value: v,
+            }),
             Value::Vector(v) => {
                 for e in v {
                     series.entry(e.labels).or_default().push(Sample {
@@ -299,10 +294,7 @@ pub fn evaluate(
     Ok(PromValue::Matrix(
         series
             .into_iter()
-            .map(|(labels, points)| RangeSeries {
-                labels: Arc::unwrap_or_clone(labels),
-                points,
-            })
+            .map(|(labels, points)| RangeSeries { labels, points })
             .collect(),
     ))
 }

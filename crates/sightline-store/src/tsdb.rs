@@ -42,7 +42,7 @@ pub struct LoadedSegment {
     /// Each series' label set, shared through the store's [`LabelInterner`] with every
     /// other segment that has the series (a series is in every segment its samples were
     /// flushed to) and with the heads.
-    pub labels: Vec<Arc<Labels>>,
+    pub labels: Vec<Labels>,
     pub postings: Postings,
 }
 
@@ -57,8 +57,8 @@ impl crate::segment::Catalogued for LoadedSegment {
 
 impl LoadedSegment {
     fn new(id: SegmentId, size: u64, footer: SegmentFooter, interner: &LabelInterner) -> Self {
-        let labels: Vec<Arc<Labels>> = (0..footer.series.len())
-            .map(|i| Arc::new(interner.intern(footer.labels(i))))
+        let labels: Vec<Labels> = (0..footer.series.len())
+            .map(|i| interner.intern(footer.labels(i)))
             .collect();
         let mut postings = Postings::default();
         for (i, l) in labels.iter().enumerate() {
@@ -153,7 +153,7 @@ pub fn decode_wal_batch(
 pub struct SelectedSeries {
     /// Shared with the segments' label pool: a selection copies no label set it read from
     /// a segment.
-    pub labels: Arc<Labels>,
+    pub labels: Labels,
     /// Sorted by time, one per timestamp.
     pub samples: Vec<Sample>,
 }
@@ -335,7 +335,7 @@ impl Tsdb {
     /// by label set. Series without a sample in the range are left out.
     pub async fn select(&self, sel: &SeriesSelection) -> Result<Vec<SelectedSeries>, StoreError> {
         // Each source's series, oldest source first: segments in WAL order, then the heads.
-        let mut sources: Vec<Vec<(Arc<Labels>, Vec<Sample>)>> = Vec::new();
+        let mut sources: Vec<Vec<(Labels, Vec<Sample>)>> = Vec::new();
         let mut segments: Vec<Arc<LoadedSegment>> = {
             let st = self.read();
             st.segments
@@ -362,7 +362,7 @@ impl Tsdb {
                     let lo = smp.partition_point(|x| x.timestamp_ms < sel.start_ms);
                     let hi = smp.partition_point(|x| x.timestamp_ms <= sel.end_ms);
                     if lo < hi {
-                        part.push((Arc::new(hs.labels.clone()), smp[lo..hi].to_vec()));
+                        part.push((hs.labels.clone(), smp[lo..hi].to_vec()));
                     }
                 }
                 sources.push(part);
@@ -392,7 +392,7 @@ impl Tsdb {
         &self,
         s: &Arc<LoadedSegment>,
         sel: &SeriesSelection,
-        out: &mut Vec<(Arc<Labels>, Vec<Sample>)>,
+        out: &mut Vec<(Labels, Vec<Sample>)>,
     ) -> Result<(), StoreError> {
         let ids = self_select(s, sel);
         if ids.is_empty() {
@@ -479,7 +479,7 @@ impl Tsdb {
             .filter(|s| s.overlaps(tenant, start_ms, end_ms))
         {
             for id in s.select(matchers, start_ms, end_ms) {
-                out.insert((*s.labels[id as usize]).clone());
+                out.insert(s.labels[id as usize].clone());
             }
         }
         for head in st.heads() {
@@ -542,7 +542,7 @@ impl Tsdb {
             for (i, e) in &s.footer.exemplars {
                 let l = &s.labels[*i as usize];
                 if in_range(e) && sightline_model::matcher::matches_all(matchers, l) {
-                    out.entry((**l).clone()).or_default().push(e.clone());
+                    out.entry((*l).clone()).or_default().push(e.clone());
                 }
             }
         }
@@ -654,14 +654,14 @@ fn self_select(s: &LoadedSegment, sel: &SeriesSelection) -> Vec<u32> {
 /// Merges the sources' series lists (each sorted by labels, sources oldest first) into one
 /// sorted list, each series' runs merged by [`merge_parts`]: a k-way merge, so no label
 /// set is hashed or copied.
-fn merge_sources(sources: Vec<Vec<(Arc<Labels>, Vec<Sample>)>>) -> Vec<SelectedSeries> {
+fn merge_sources(sources: Vec<Vec<(Labels, Vec<Sample>)>>) -> Vec<SelectedSeries> {
     let mut iters: Vec<_> = sources
         .into_iter()
         .map(|s| s.into_iter().peekable())
         .collect();
     let mut out = Vec::new();
     loop {
-        let mut least: Option<&Arc<Labels>> = None;
+        let mut least: Option<&Labels> = None;
         for it in &mut iters {
             if let Some((l, _)) = it.peek()
                 && least.is_none_or(|m| l < m)
@@ -677,7 +677,7 @@ fn merge_sources(sources: Vec<Vec<(Arc<Labels>, Vec<Sample>)>>) -> Vec<SelectedS
         for it in &mut iters {
             if it
                 .peek()
-                .is_some_and(|(l, _)| Arc::ptr_eq(l, &least) || *l == least)
+                .is_some_and(|(l, _)| l.ptr_eq(&least) || *l == least)
                 && let Some((l, samples)) = it.next()
             {
                 labels.get_or_insert(l);

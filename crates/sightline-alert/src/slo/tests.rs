@@ -15,7 +15,7 @@ fn ratio() -> SloRuntime {
 
 fn data(labels: &[(&str, &str)], points: &[(i64, f64)]) -> SeriesData {
     SeriesData {
-        labels: Labels::from_pairs(labels.iter().copied()).into(),
+        labels: Labels::from_pairs(labels.iter().copied()),
         samples: points
             .iter()
             .map(|&(t, v)| sightline_model::Sample {
@@ -87,7 +87,7 @@ fn counter_increases_are_counted_once_with_resets() {
     );
     // A series first seen after the first read counts from zero.
     let new = SeriesData {
-        labels: Labels::from_pairs([("__name__", "req"), ("code", "503")]).into(),
+        labels: Labels::from_pairs([("__name__", "req"), ("code", "503")]),
         samples: vec![sightline_model::Sample {
             timestamp_ms: T0 + 80_000,
             value: 3.0,

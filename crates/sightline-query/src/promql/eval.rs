@@ -44,7 +44,7 @@ pub(crate) enum Value {
 /// One element of an instant vector.
 #[derive(Clone, Debug)]
 pub(crate) struct Elem {
-    pub labels: Arc<Labels>,
+    pub labels: Labels,
     pub v: f64,
 }
 
@@ -89,16 +89,16 @@ impl Points {
 /// One series of a range vector: the points a window holds, ascending, no stale markers.
 #[derive(Clone, Debug)]
 pub(crate) struct RangeElem {
-    pub labels: Arc<Labels>,
+    pub labels: Labels,
     /// `labels` without the metric name when already at hand (series from storage).
-    pub labels_without_name: Option<Arc<Labels>>,
+    pub labels_without_name: Option<Labels>,
     /// Whether no other series of the same selector has the same `labels_without_name`.
     pub distinct_without_name: bool,
     pub points: Points,
 }
 
 impl RangeElem {
-    pub(crate) fn without_name(&self) -> Arc<Labels> {
+    pub(crate) fn without_name(&self) -> Labels {
         match &self.labels_without_name {
             Some(l) => l.clone(),
             None => drop_name(&self.labels),
@@ -111,7 +111,7 @@ pub(crate) struct Evaluator<'a> {
     pub times: Times,
     deadline: Instant,
     /// Per range-function node: output labels → the input series that produced them.
-    owners: HashMap<usize, HashMap<Arc<Labels>, Arc<Labels>>>,
+    owners: HashMap<usize, HashMap<Labels, Labels>>,
     /// Per aggregation node: group keys by input label set (see `aggregate::GroupKeys`), so
     /// a range query builds and hashes each series' key once, not at every step.
     pub(crate) group_keys: HashMap<usize, aggregate::GroupKeys>,
@@ -176,13 +176,13 @@ impl Cursor {
 }
 
 /// `labels` without the metric name (the same `Arc` when there is none).
-pub(crate) fn drop_name(labels: &Arc<Labels>) -> Arc<Labels> {
+pub(crate) fn drop_name(labels: &Labels) -> Labels {
     if labels.get(METRIC_NAME_LABEL).is_none() {
         return labels.clone();
     }
-    let mut l = (**labels).clone();
+    let mut l = (*labels).clone();
     l.remove(METRIC_NAME_LABEL);
-    Arc::new(l)
+    l
 }
 
 /// Prometheus' check that a function or operator did not produce two equal label sets.
@@ -195,7 +195,7 @@ pub(crate) fn check_unique(v: &[Elem]) -> Result<(), PromError> {
     let mut seen: HashSet<&Labels, foldhash::fast::RandomState> =
         HashSet::with_capacity_and_hasher(v.len(), foldhash::fast::RandomState::default());
     for e in v {
-        if !seen.insert(&*e.labels) {
+        if !seen.insert(&e.labels) {
             return Err(PromError::exec(
                 "vector cannot contain metrics with the same labelset",
             ));
@@ -351,7 +351,7 @@ impl<'a> Evaluator<'a> {
         &mut self,
         vs: &VectorSelector,
         t: i64,
-    ) -> Result<Vec<(Arc<Labels>, f64, i64)>, PromError> {
+    ) -> Result<Vec<(Labels, f64, i64)>, PromError> {
         let rt = self.ref_time(node_key(vs), &vs.at, offset_ms(&vs.offset), t);
         let oldest = rt - self.times.lookback_ms;
         let selected = self.selected(vs)?;
@@ -447,7 +447,7 @@ impl<'a> Evaluator<'a> {
         let mut cache = self.subquery_steps.remove(&node).unwrap_or_default();
         // Inner steps before this window are not needed again by later (later-timed) steps.
         cache = cache.split_off(&tau);
-        let mut index: HashMap<Arc<Labels>, usize> = HashMap::new();
+        let mut index: HashMap<Labels, usize> = HashMap::new();
         let mut out: Vec<RangeElem> = Vec::new();
         while tau <= rt {
             let elems = match cache.get(&tau) {
@@ -457,7 +457,7 @@ impl<'a> Evaluator<'a> {
                     let elems = match self.eval(&sq.expr, tau)? {
                         Value::Vector(v) => v,
                         Value::Scalar(v) => vec![Elem {
-                            labels: Arc::new(Labels::default()),
+                            labels: Labels::default(),
                             v,
                         }],
                         _ => return Err(PromError::exec("subquery of a range vector or string")),
@@ -497,8 +497,8 @@ impl<'a> Evaluator<'a> {
     pub(crate) fn note_owner(
         &mut self,
         node: usize,
-        output: &Arc<Labels>,
-        input: &Arc<Labels>,
+        output: &Labels,
+        input: &Labels,
     ) -> Result<(), PromError> {
         let owners = self.owners.entry(node).or_default();
         match owners.get(output) {

@@ -10,8 +10,6 @@
 mod histogram;
 mod range;
 
-use std::sync::Arc;
-
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{Call, Expr};
 use sightline_model::Labels;
@@ -38,14 +36,14 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Value, Pr
             return Ok(Value::Scalar(if v.len() == 1 { v[0].v } else { f64::NAN }));
         }
         "vector" => vec![Elem {
-            labels: Arc::new(Labels::default()),
+            labels: Labels::default(),
             v: ev.eval_scalar(&args[0], t)?,
         }],
         "timestamp" => timestamp(ev, &args[0], t)?,
         "absent" => {
             if ev.eval_vector(&args[0], t)?.is_empty() {
                 vec![Elem {
-                    labels: Arc::new(absent_labels(&args[0])),
+                    labels: absent_labels(&args[0]),
                     v: 1.0,
                 }]
             } else {
@@ -240,12 +238,9 @@ fn label_replace(
             };
             let mut res = String::new();
             caps.expand(repl, &mut res);
-            let mut l = (*e.labels).clone();
+            let mut l = e.labels.clone();
             l.set(dst, &res);
-            Elem {
-                labels: Arc::new(l),
-                v: e.v,
-            }
+            Elem { labels: l, v: e.v }
         })
         .collect())
 }
@@ -272,12 +267,9 @@ fn label_join(ev: &mut Evaluator<'_>, args: &[Box<Expr>], t: i64) -> Result<Vec<
     Ok(v.into_iter()
         .map(|e| {
             let joined: Vec<&str> = srcs.iter().map(|s| e.labels.get(s).unwrap_or("")).collect();
-            let mut l = (*e.labels).clone();
+            let mut l = e.labels.clone();
             l.set(dst, &joined.join(sep));
-            Elem {
-                labels: Arc::new(l),
-                v: e.v,
-            }
+            Elem { labels: l, v: e.v }
         })
         .collect())
 }
@@ -380,7 +372,7 @@ fn date_function(
 ) -> Result<Vec<Elem>, PromError> {
     match arg {
         None => Ok(vec![Elem {
-            labels: Arc::new(Labels::default()),
+            labels: Labels::default(),
             v: date_part(name, t / 1000),
         }]),
         Some(a) => Ok(map_values(ev.eval_vector(a, t)?, |x| {

@@ -100,9 +100,9 @@ const FUNCTIONS_2_42: &[&str] = &[
 /// One selector's series: labels shared by `Arc` so steps can hand them out cheaply.
 #[derive(Debug)]
 pub(crate) struct Series {
-    pub labels: Arc<Labels>,
+    pub labels: Labels,
     /// `labels` without the metric name, which most functions return, made once.
-    pub labels_without_name: Arc<Labels>,
+    pub labels_without_name: Labels,
     /// Shared, so a range selector's window is a slice of it rather than a copy per step.
     pub samples: Arc<Vec<Sample>>,
     /// Whether any sample is a staleness marker (windows of the others need no filtering).
@@ -395,7 +395,7 @@ pub(crate) fn fetch(
         }
         series.sort_by(|a, b| a.labels.cmp(&b.labels));
         let mut without_name: Vec<&Labels> =
-            series.iter().map(|s| &*s.labels_without_name).collect();
+            series.iter().map(|s| &s.labels_without_name).collect();
         without_name.sort();
         let distinct_without_name = without_name.windows(2).all(|w| w[0] != w[1]);
         fetched.insert(

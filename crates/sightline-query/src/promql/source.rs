@@ -6,7 +6,7 @@
 //! then evaluates every step in memory. [`MemorySeries`] is the reference implementation the
 //! tests use; store answers must equal its answers.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use sightline_model::matcher::matches_all;
 use sightline_model::{Labels, Sample, SeriesSelection, TenantId};
@@ -19,7 +19,7 @@ use super::error::SourceError;
 /// ([`sightline_model::is_stale_nan`]); the evaluator interprets them.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SeriesData {
-    pub labels: Arc<Labels>,
+    pub labels: Labels,
     pub samples: Vec<Sample>,
 }
 
@@ -54,14 +54,14 @@ impl MemorySeries {
         let slot = match self
             .series
             .iter_mut()
-            .find(|(t, s)| *t == tenant && *s.labels == labels)
+            .find(|(t, s)| *t == tenant && s.labels == labels)
         {
             Some((_, s)) => s,
             None => {
                 self.series.push((
                     tenant,
                     SeriesData {
-                        labels: Arc::new(labels),
+                        labels,
                         samples: Vec::new(),
                     },
                 ));

@@ -8,7 +8,6 @@
 //! elements, and sort their result as Go's sort does for small inputs.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use promql_parser::parser::token::{
     T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_MAX, T_MIN, T_QUANTILE, T_STDDEV,
@@ -24,13 +23,14 @@ use crate::promql::functions::quantile;
 use crate::promql::gomath::go_sort;
 use crate::promql::value::{format_exponent, format_plain, format_value};
 
-/// One aggregation node's group keys. Input label sets are recognised by their `Arc`
-/// (series from storage keep one `Arc` for the whole query), each held here so its address
-/// cannot be reused; equal keys are interned to one `Arc`, so groups are found by address.
+/// One aggregation node's group keys. Input label sets are recognised by the address of
+/// their shared pairs ([`Labels::addr`]; series from storage keep one set for the whole
+/// query), each held here so its address cannot be reused; equal keys are interned to one
+/// shared set, so groups are found by address.
 #[derive(Default)]
 pub(crate) struct GroupKeys {
-    by_input: HashMap<usize, (Arc<Labels>, Arc<Labels>), FastHash>,
-    interned: HashMap<Labels, Arc<Labels>>,
+    by_input: HashMap<usize, (Labels, Labels), FastHash>,
+    interned: HashMap<Labels, Labels>,
 }
 
 /// Addresses need no DoS-resistant hash; this one is a few instructions.
@@ -41,8 +41,8 @@ type FastHash = foldhash::fast::RandomState;
 const GROUP_KEYS_MAX: usize = 1 << 18;
 
 impl GroupKeys {
-    fn key(&mut self, labels: &Arc<Labels>, without: bool, grouping: &[String]) -> Arc<Labels> {
-        let addr = Arc::as_ptr(labels) as usize;
+    fn key(&mut self, labels: &Labels, without: bool, grouping: &[String]) -> Labels {
+        let addr = labels.addr();
         if let Some((_, key)) = self.by_input.get(&addr) {
             return key.clone();
         }
@@ -53,7 +53,7 @@ impl GroupKeys {
         let key = match self.interned.get(&key) {
             Some(k) => k.clone(),
             None => {
-                let k = Arc::new(key.clone());
+                let k = key.clone();
                 self.interned.insert(key, k.clone());
                 k
             }
@@ -64,7 +64,7 @@ impl GroupKeys {
 }
 
 struct Group {
-    labels: Arc<Labels>,
+    labels: Labels,
     value: f64,
     mean: f64,
     count: f64,
@@ -128,17 +128,17 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<
     let mut keys = ev.group_keys.remove(&node).unwrap_or_default();
     for s in input {
         let labels = if op == T_COUNT_VALUES {
-            let mut l = (*s.labels).clone();
+            let mut l = s.labels.clone();
             l.set(&value_label, &format_plain(s.v));
-            Arc::new(l)
+            l
         } else {
             s.labels
         };
         let key = keys.key(&labels, without, &grouping);
-        let gi = match index.get(&(Arc::as_ptr(&key) as usize)) {
+        let gi = match index.get(&key.addr()) {
             Some(&i) => i,
             None => {
-                index.insert(Arc::as_ptr(&key) as usize, groups.len());
+                index.insert(key.addr(), groups.len());
                 let mut g = Group {
                     labels: key,
                     value: s.v,
@@ -327,7 +327,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, &v)| Elem {
-                labels: Arc::new(Labels::from_pairs([("i", i.to_string())])),
+                labels: Labels::from_pairs([("i", i.to_string())]),
                 v,
             })
             .collect()

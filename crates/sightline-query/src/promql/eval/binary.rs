@@ -9,7 +9,6 @@
 //! matching must not match twice, with Prometheus' error messages.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use promql_parser::parser::token::{
     T_ADD, T_ATAN2, T_DIV, T_EQLC, T_GTE, T_GTR, T_LAND, T_LOR, T_LSS, T_LTE, T_LUNLESS, T_MOD,
@@ -212,7 +211,7 @@ fn vector_binop(
         }
         one_by_sig.insert(sig, e);
     }
-    let mut matched: HashMap<String, HashSet<Arc<Labels>>> = HashMap::new();
+    let mut matched: HashMap<String, HashSet<Labels>> = HashMap::new();
     let mut out = Vec::new();
     for e in &many {
         let sig = m.signature(&e.labels);
@@ -263,7 +262,7 @@ fn vector_binop(
 }
 
 /// Prometheus' `resultMetric`: the labels of a matched pair's result.
-fn result_labels(many: &Arc<Labels>, one: &Labels, op: TokenId, m: &Matching<'_>) -> Arc<Labels> {
+fn result_labels(many: &Labels, one: &Labels, op: TokenId, m: &Matching<'_>) -> Labels {
     let one_to_one = matches!(m.card, VectorMatchCardinality::OneToOne);
     if !drops_metric_name(op) && m.include.is_empty() && !one_to_one {
         return many.clone();
@@ -285,7 +284,7 @@ fn result_labels(many: &Arc<Labels>, one: &Labels, op: TokenId, m: &Matching<'_>
             }
         }
     }
-    Arc::new(l)
+    l
 }
 
 #[cfg(test)]
@@ -321,7 +320,7 @@ mod tests {
     #[test]
     fn result_labels_follow_matching() {
         let l = |pairs: &[(&str, &str)]| Labels::from_pairs(pairs.iter().copied());
-        let many = Arc::new(l(&[("__name__", "req"), ("job", "a"), ("path", "/x")]));
+        let many = l(&[("__name__", "req"), ("job", "a"), ("path", "/x")]);
         let one = l(&[("__name__", "info"), ("job", "a"), ("version", "2")]);
         let check = |on: bool, names: &[&str], card: VectorMatchCardinality, op, want: Labels| {
             let m = Matching {
@@ -333,7 +332,7 @@ mod tests {
                     .map(|ls| ls.labels.iter().map(String::as_str).collect())
                     .unwrap_or_default(),
             };
-            assert_eq!(*result_labels(&many, &one, op, &m), want);
+            assert_eq!(result_labels(&many, &one, op, &m), want);
         };
         use VectorMatchCardinality::*;
         check(true, &["job"], OneToOne, T_ADD, l(&[("job", "a")]));

@@ -43,7 +43,7 @@ pub(super) struct Rollup {
     /// Each series' samples without staleness markers (shared when it has none).
     samples: Vec<Arc<Vec<Sample>>>,
     /// The output labels of each series.
-    labels: Vec<Arc<Labels>>,
+    labels: Vec<Labels>,
 }
 
 impl Evaluator<'_> {

@@ -9,7 +9,6 @@
 //! bound is at most 0. A rank in the `+Inf` bucket answers the second-highest bound.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use sightline_model::{Labels, METRIC_NAME_LABEL};
 
@@ -120,7 +119,7 @@ pub(super) fn histogram_quantile(q: f64, v: Vec<Elem>) -> Vec<Elem> {
         let Some(bound) = e.labels.get(BUCKET_LABEL).and_then(parse_bound) else {
             continue;
         };
-        let mut key = (*e.labels).clone();
+        let mut key = e.labels.clone();
         key.remove(BUCKET_LABEL);
         key.remove(METRIC_NAME_LABEL);
         groups
@@ -137,7 +136,7 @@ pub(super) fn histogram_quantile(q: f64, v: Vec<Elem>) -> Vec<Elem> {
             let buckets = groups.remove(&labels)?;
             Some(Elem {
                 v: bucket_quantile(q, buckets),
-                labels: Arc::new(labels),
+                labels,
             })
         })
         .collect()

@@ -10,8 +10,6 @@
 //! by at most half a sample interval (or the whole gap when under 1.1 intervals), never
 //! below a counter's zero point.
 
-use std::sync::Arc;
-
 use promql_parser::parser::{Call, Expr, SubqueryExpr};
 use sightline_model::{Labels, Sample};
 
@@ -98,7 +96,7 @@ pub(super) fn call(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Value, Pr
     if name == "absent_over_time" {
         let out = if matrix.is_empty() {
             vec![Elem {
-                labels: Arc::new(absent_labels(unwrap_parens(matrix_arg))),
+                labels: absent_labels(unwrap_parens(matrix_arg)),
                 v: 1.0,
             }]
         } else {
@@ -112,7 +110,7 @@ pub(super) fn call(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Value, Pr
         let Some(v) = apply(name, &series.points, window_end, range_ms, t, &params)? else {
             continue;
         };
-        let labels: Arc<Labels> = if name == "last_over_time" {
+        let labels: Labels = if name == "last_over_time" {
             series.labels.clone()
         } else {
             series.without_name()
