@@ -294,7 +294,7 @@ impl Tsdb {
                             p.series.sort_by(|a, b| a.0.cmp(b.0));
                             let input = SegmentInput {
                                 tenant: p.tenant.as_str(),
-                                series: p.series.iter().map(|(l, s)| (*l, s.as_ref())).collect(),
+                                series: p.series,
                                 metadata: p.metadata.clone(),
                                 exemplars: p.exemplars.clone(),
                             };
@@ -358,11 +358,9 @@ impl Tsdb {
                 };
                 let mut part = Vec::new();
                 for hs in t.select(&sel.matchers) {
-                    let smp = hs.sorted_samples();
-                    let lo = smp.partition_point(|x| x.timestamp_ms < sel.start_ms);
-                    let hi = smp.partition_point(|x| x.timestamp_ms <= sel.end_ms);
-                    if lo < hi {
-                        part.push((hs.labels.clone(), smp[lo..hi].to_vec()));
+                    let smp = hs.samples_between(sel.start_ms, sel.end_ms);
+                    if !smp.is_empty() {
+                        part.push((hs.labels.clone(), smp));
                     }
                 }
                 sources.push(part);

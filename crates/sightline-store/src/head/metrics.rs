@@ -8,6 +8,14 @@
 //! and backfilled samples included): segments are partitioned by day and merged by
 //! compaction, so order at write time costs nothing later. For one timestamp written twice,
 //! the later write wins.
+//!
+//! **Chunks.** While a series' samples come in time order, every [`CHUNK_SAMPLES`] of them
+//! are encoded with the segments' sample codec (`segment::metrics::samples`: delta-of-delta
+//! timestamps, decimal or XOR values) into a closed chunk, as Prometheus' head keeps
+//! compressed chunks: a scrape-regular series costs a few bytes a sample in memory instead
+//! of 16. Only the newest samples, fewer than a chunk, stay as they are. Chunks are in time
+//! order and each holds strictly later samples than the one before; once a series has had
+//! a sample out of order, it cuts no more chunks (its samples are sorted when read).
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
@@ -20,9 +28,14 @@ use sightline_model::{
 
 use crate::index::Postings;
 use crate::segment::PARTITION_SECONDS;
+use crate::segment::metrics::SamplesSource;
+use crate::segment::metrics::samples as samples_codec;
 
-/// Raw bytes a sample counts for against the flush threshold.
+/// Raw bytes a sample counts for against the flush threshold (what it takes uncompressed,
+/// whatever the head holds it in, so flushing keeps the same cadence).
 pub const SAMPLE_BYTES: usize = 16;
+/// Samples in a closed head chunk.
+pub const CHUNK_SAMPLES: usize = 64;
 /// Exemplars kept per tenant per head; older ones are dropped first.
 pub const EXEMPLARS_MAX: usize = 100_000;
 const MS_PER_DAY: i64 = PARTITION_SECONDS * 1000;
@@ -51,18 +64,118 @@ pub struct TenantSeries {
 
 pub struct HeadSeries {
     pub labels: Labels,
+    /// Closed chunks, in time order (see the module docs).
+    chunks: Vec<Chunk>,
+    /// The samples since the last chunk, in arrival order.
     samples: Vec<Sample>,
+    /// Whether every sample (chunks, then `samples`) came in strictly increasing time.
     sorted: bool,
+    /// The latest timestamp so far.
+    max_ts: Option<i64>,
+}
+
+/// [`CHUNK_SAMPLES`] samples in time order, encoded.
+struct Chunk {
+    min_ts: i64,
+    max_ts: i64,
+    bytes: Box<[u8]>,
+}
+
+impl Chunk {
+    fn decode_into(&self, out: &mut Vec<Sample>) {
+        let mut r = crate::codec::Reader::new(&self.bytes, "metrics head chunk");
+        if let Err(e) = samples_codec::decode(&mut r, CHUNK_SAMPLES, out) {
+            // The head wrote these bytes itself a moment ago; the codec's round trip is
+            // property-tested, so this would be a bug, said loudly, not a lost request.
+            tracing::error!(error = %e, "metrics head: a chunk does not decode");
+        }
+    }
 }
 
 impl HeadSeries {
+    fn new(labels: Labels) -> Self {
+        Self {
+            labels,
+            chunks: Vec::new(),
+            samples: Vec::new(),
+            sorted: true,
+            max_ts: None,
+        }
+    }
+
+    fn push(&mut self, smp: Sample) {
+        if self.max_ts.is_some_and(|m| m >= smp.timestamp_ms) {
+            self.sorted = false;
+        } else {
+            self.max_ts = Some(smp.timestamp_ms);
+        }
+        self.samples.push(smp);
+        if self.sorted && self.samples.len() >= CHUNK_SAMPLES {
+            let mut bytes = Vec::with_capacity(CHUNK_SAMPLES * 4);
+            samples_codec::encode(&self.samples, &mut bytes);
+            self.chunks.push(Chunk {
+                min_ts: self.samples[0].timestamp_ms,
+                max_ts: smp.timestamp_ms,
+                bytes: bytes.into_boxed_slice(),
+            });
+            self.samples = Vec::with_capacity(CHUNK_SAMPLES);
+        }
+    }
+
     /// Samples sorted by time, one per timestamp (the last written).
     pub fn sorted_samples(&self) -> Cow<'_, [Sample]> {
-        if self.sorted {
-            Cow::Borrowed(&self.samples)
-        } else {
-            Cow::Owned(sort_dedup(self.samples.clone()))
+        match (self.sorted, self.chunks.is_empty()) {
+            (true, true) => Cow::Borrowed(&self.samples),
+            (true, false) => Cow::Owned(self.decoded(i64::MIN, i64::MAX)),
+            (false, _) => Cow::Owned(sort_dedup(self.decoded(i64::MIN, i64::MAX))),
         }
+    }
+
+    /// The samples of `[start_ms, end_ms]`, sorted by time, one per timestamp.
+    pub fn samples_between(&self, start_ms: i64, end_ms: i64) -> Vec<Sample> {
+        let all;
+        let sorted: &[Sample] = if self.sorted {
+            all = self.decoded(start_ms, end_ms);
+            &all
+        } else {
+            all = sort_dedup(self.decoded(i64::MIN, i64::MAX));
+            &all
+        };
+        let lo = sorted.partition_point(|x| x.timestamp_ms < start_ms);
+        let hi = sorted.partition_point(|x| x.timestamp_ms <= end_ms);
+        if lo == 0 && hi == sorted.len() {
+            return all;
+        }
+        sorted[lo..hi].to_vec()
+    }
+
+    /// The chunks that may hold samples of `[start_ms, end_ms]`, decoded, then the open
+    /// samples, in the order they are held.
+    fn decoded(&self, start_ms: i64, end_ms: i64) -> Vec<Sample> {
+        let chunks: Vec<&Chunk> = self
+            .chunks
+            .iter()
+            .filter(|c| c.max_ts >= start_ms && c.min_ts <= end_ms)
+            .collect();
+        let mut out = Vec::with_capacity(chunks.len() * CHUNK_SAMPLES + self.samples.len());
+        for c in chunks {
+            c.decode_into(&mut out);
+        }
+        out.extend_from_slice(&self.samples);
+        out
+    }
+
+    pub fn min_max_ts(&self) -> Option<(i64, i64)> {
+        let max = self.max_ts?;
+        let open_min = self.samples.iter().map(|s| s.timestamp_ms).min();
+        let min = match self.chunks.first() {
+            // Chunks are cut only in order, so the first chunk starts the series...
+            Some(c) if self.sorted => c.min_ts,
+            // ...unless later samples went back in time.
+            Some(c) => open_min.map_or(c.min_ts, |m| m.min(c.min_ts)),
+            None => open_min?,
+        };
+        Some((min, max))
     }
 }
 
@@ -132,11 +245,7 @@ impl MetricHead {
                         .entry(s.labels.series_hash())
                         .or_default()
                         .push(id);
-                    head.series.push(HeadSeries {
-                        labels: s.labels.clone(),
-                        samples: Vec::new(),
-                        sorted: true,
-                    });
+                    head.series.push(HeadSeries::new(s.labels.clone()));
                     self.raw_bytes += s
                         .labels
                         .iter()
@@ -147,14 +256,7 @@ impl MetricHead {
             };
             let hs = &mut head.series[id as usize];
             for smp in &s.samples {
-                if hs
-                    .samples
-                    .last()
-                    .is_some_and(|l| l.timestamp_ms >= smp.timestamp_ms)
-                {
-                    hs.sorted = false;
-                }
-                hs.samples.push(*smp);
+                hs.push(*smp);
             }
             self.samples += s.samples.len() as u64;
             self.raw_bytes += s.samples.len() * SAMPLE_BYTES;
@@ -167,37 +269,49 @@ impl MetricHead {
         }
     }
 
-    /// The head split by tenant and day partition, for flushing: each series with its
-    /// sorted samples of that day; metadata and exemplars go with every partition of the
-    /// tenant (exemplars with the day they fall in).
+    /// The head split by tenant and day partition, for flushing: each series with the
+    /// part of its samples of that day, read when the segment is written; metadata and
+    /// exemplars go with every partition of the tenant (exemplars with the day they fall
+    /// in).
     pub fn partitions(&self) -> Vec<Partition<'_>> {
         let mut out = Vec::new();
         for (tenant, t) in &self.tenants {
             let mut days: BTreeMap<i64, Partition<'_>> = BTreeMap::new();
             for hs in &t.series {
-                let samples = hs.sorted_samples();
-                let day_of = |s: &Sample| s.timestamp_ms.div_euclid(MS_PER_DAY);
-                let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
+                let day_of = |ts: i64| ts.div_euclid(MS_PER_DAY);
+                let Some((first, last)) = hs.min_max_ts() else {
                     continue;
                 };
                 if day_of(first) == day_of(last) {
-                    // The usual case: one day, written straight from the head (no copy when
-                    // the samples arrived in order).
+                    // The usual case: one day, the whole series.
                     days.entry(day_of(first))
                         .or_insert_with(|| Partition::new(tenant, day_of(first), t))
                         .series
-                        .push((&hs.labels, samples));
+                        .push((
+                            &hs.labels,
+                            DayOfSeries {
+                                series: hs,
+                                day: None,
+                            },
+                        ));
                     continue;
                 }
+                // Samples of several days (backfill): the days that have samples.
+                let samples = hs.sorted_samples();
                 let mut start = 0;
                 while start < samples.len() {
-                    let day = day_of(&samples[start]);
-                    let end = start + samples[start..].partition_point(|s| day_of(s) == day);
+                    let day = day_of(samples[start].timestamp_ms);
+                    start += samples[start..].partition_point(|s| day_of(s.timestamp_ms) == day);
                     days.entry(day)
                         .or_insert_with(|| Partition::new(tenant, day, t))
                         .series
-                        .push((&hs.labels, Cow::Owned(samples[start..end].to_vec())));
-                    start = end;
+                        .push((
+                            &hs.labels,
+                            DayOfSeries {
+                                series: hs,
+                                day: Some(day),
+                            },
+                        ));
                 }
             }
             for (id, e) in &t.exemplars {
@@ -217,11 +331,29 @@ impl MetricHead {
     }
 }
 
+/// A series' samples of one day partition (`None`: the series has samples of one day only).
+pub struct DayOfSeries<'a> {
+    series: &'a HeadSeries,
+    day: Option<i64>,
+}
+
+impl SamplesSource for DayOfSeries<'_> {
+    fn samples(&self) -> Cow<'_, [Sample]> {
+        match self.day {
+            None => self.series.sorted_samples(),
+            Some(day) => Cow::Owned(
+                self.series
+                    .samples_between(day * MS_PER_DAY, (day + 1) * MS_PER_DAY - 1),
+            ),
+        }
+    }
+}
+
 /// One tenant's day of a head, ready to be written as a segment.
 pub struct Partition<'a> {
     pub tenant: &'a TenantId,
     pub day: i64,
-    pub series: Vec<(&'a Labels, Cow<'a, [Sample]>)>,
+    pub series: Vec<(&'a Labels, DayOfSeries<'a>)>,
     pub metadata: Vec<&'a MetricMetadata>,
     pub exemplars: Vec<(&'a Labels, &'a Exemplar)>,
 }
@@ -279,21 +411,6 @@ impl TenantSeries {
     }
 }
 
-impl HeadSeries {
-    pub fn min_max_ts(&self) -> Option<(i64, i64)> {
-        if self.sorted {
-            Some((
-                self.samples.first()?.timestamp_ms,
-                self.samples.last()?.timestamp_ms,
-            ))
-        } else {
-            let min = self.samples.iter().map(|s| s.timestamp_ms).min()?;
-            let max = self.samples.iter().map(|s| s.timestamp_ms).max()?;
-            Some((min, max))
-        }
-    }
-}
-
 impl crate::signal::Head for MetricHead {
     fn is_empty(&self) -> bool {
         MetricHead::is_empty(self)
@@ -301,5 +418,118 @@ impl crate::signal::Head for MetricHead {
 
     fn raw_bytes(&self) -> usize {
         self.raw_bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn series_of(samples: &[Sample]) -> HeadSeries {
+        let mut hs = HeadSeries::new(Labels::from_pairs([("__name__", "x")]));
+        for s in samples {
+            hs.push(*s);
+        }
+        hs
+    }
+
+    fn reference_between(samples: &[Sample], start: i64, end: i64) -> Vec<Sample> {
+        sort_dedup(samples.to_vec())
+            .into_iter()
+            .filter(|s| s.timestamp_ms >= start && s.timestamp_ms <= end)
+            .collect()
+    }
+
+    #[test]
+    fn in_order_samples_are_chunked_and_read_back_exactly() {
+        let samples: Vec<Sample> = (0..1000)
+            .map(|i| Sample {
+                timestamp_ms: 10_000 * i,
+                // A gauge with two decimals, as exporters print them.
+                value: (5000 + (i * 37) % 200) as f64 / 100.0,
+            })
+            .collect();
+        let hs = series_of(&samples);
+        assert_eq!(hs.chunks.len(), 1000 / CHUNK_SAMPLES);
+        assert_eq!(hs.samples.len(), 1000 % CHUNK_SAMPLES);
+        assert_eq!(hs.sorted_samples().as_ref(), samples.as_slice());
+        assert_eq!(hs.min_max_ts(), Some((0, 9_990_000)));
+        for (start, end) in [
+            (0, 0),
+            (5, 640_000),
+            (1_000_000, 2_000_005),
+            (9_000_000, i64::MAX),
+        ] {
+            assert_eq!(
+                hs.samples_between(start, end),
+                reference_between(&samples, start, end),
+                "[{start}, {end}]"
+            );
+        }
+        // Chunks hold a few bytes a sample, not 16.
+        let bytes: usize = hs.chunks.iter().map(|c| c.bytes.len()).sum();
+        assert!(bytes < 960 * 4, "{bytes} bytes for 960 samples");
+    }
+
+    #[test]
+    fn a_sample_out_of_order_after_chunks_is_sorted_in_and_wins_its_timestamp() {
+        let mut samples: Vec<Sample> = (0..200)
+            .map(|i| Sample {
+                timestamp_ms: i * 1000,
+                value: i as f64,
+            })
+            .collect();
+        samples.push(Sample {
+            timestamp_ms: 5000,
+            value: -1.0,
+        });
+        samples.push(Sample {
+            timestamp_ms: -7,
+            value: f64::NAN,
+        });
+        let hs = series_of(&samples);
+        let got = hs.sorted_samples();
+        assert_eq!(got.len(), 201);
+        assert_eq!(got[0].timestamp_ms, -7);
+        assert_eq!(
+            got[6],
+            Sample {
+                timestamp_ms: 5000,
+                value: -1.0
+            }
+        );
+        assert_eq!(hs.min_max_ts(), Some((-7, 199_000)));
+    }
+
+    proptest! {
+        #[test]
+        fn reads_equal_the_sorted_deduplicated_writes(
+            steps in prop::collection::vec((-3i64..40, any::<f64>()), 0..400),
+            start in -100i64..5000,
+            len in 0i64..5000,
+        ) {
+            // Mostly forward in time, sometimes back or the same timestamp again.
+            let mut t = 0;
+            let samples: Vec<Sample> = steps
+                .into_iter()
+                .map(|(dt, value)| {
+                    t += dt;
+                    Sample { timestamp_ms: t, value }
+                })
+                .collect();
+            let hs = series_of(&samples);
+            let bits = |v: &[Sample]| v.iter().map(|s| (s.timestamp_ms, s.value.to_bits())).collect::<Vec<_>>();
+            prop_assert_eq!(bits(&hs.sorted_samples()), bits(&sort_dedup(samples.clone())));
+            prop_assert_eq!(
+                bits(&hs.samples_between(start, start + len)),
+                bits(&reference_between(&samples, start, start + len))
+            );
+            let reference = sort_dedup(samples.clone());
+            prop_assert_eq!(
+                hs.min_max_ts(),
+                reference.first().map(|f| (f.timestamp_ms, reference[reference.len() - 1].timestamp_ms))
+            );
+        }
     }
 }

@@ -22,6 +22,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::borrow::Cow;
+
 use sightline_model::{Exemplar, Labels, MetricMetadata, Sample};
 
 pub mod samples;
@@ -91,17 +93,32 @@ impl SegmentFooter {
     }
 }
 
+/// Where a series' samples come from when a segment is written: read one series at a
+/// time, so a flush holds one series' decoded samples, not the whole head's.
+pub trait SamplesSource {
+    /// Sorted by time, unique timestamps.
+    fn samples(&self) -> Cow<'_, [Sample]>;
+}
+
+impl SamplesSource for &[Sample] {
+    fn samples(&self) -> Cow<'_, [Sample]> {
+        Cow::Borrowed(self)
+    }
+}
+
 /// What one segment holds: series sorted by labels, each with samples sorted by time.
-pub struct SegmentInput<'a> {
+pub struct SegmentInput<'a, S: SamplesSource = &'a [Sample]> {
     pub tenant: &'a str,
-    pub series: Vec<(&'a Labels, &'a [Sample])>,
+    pub series: Vec<(&'a Labels, S)>,
     pub metadata: Vec<&'a MetricMetadata>,
     pub exemplars: Vec<(&'a Labels, &'a Exemplar)>,
 }
 
 /// Encodes a segment. `series` must be sorted by labels, each label set once, samples
 /// sorted with unique timestamps; empty series are skipped.
-pub fn encode_segment(input: &SegmentInput<'_>) -> Result<Vec<u8>, StoreError> {
+pub fn encode_segment<S: SamplesSource>(
+    input: &SegmentInput<'_, S>,
+) -> Result<Vec<u8>, StoreError> {
     let mut symbols: Vec<String> = Vec::new();
     let mut sym_ids: foldhash::HashMap<&str, u32> = foldhash::HashMap::default();
     let mut out = Vec::with_capacity(1 << 16);
@@ -120,12 +137,13 @@ pub fn encode_segment(input: &SegmentInput<'_>) -> Result<Vec<u8>, StoreError> {
     };
     let mut index_of: foldhash::HashMap<&Labels, u32> = foldhash::HashMap::default();
     let mut raw = Vec::with_capacity(BLOCK_RAW_BYTES_MAX + (64 << 10));
-    for (labels, smp) in &input.series {
+    for (labels, source) in &input.series {
+        let smp = source.samples();
         if smp.is_empty() {
             continue;
         }
         let offset = raw.len();
-        samples::encode(smp, &mut raw);
+        samples::encode(&smp, &mut raw);
         let mut pairs = Vec::with_capacity(labels.len());
         for (k, v) in labels.iter() {
             let k = intern(k, &mut sym_ids, &mut symbols);
@@ -330,7 +348,7 @@ mod tests {
         };
         let input = SegmentInput {
             tenant: "default",
-            series: vec![(&a, &sa), (&b, &sb)],
+            series: vec![(&a, sa.as_slice()), (&b, sb.as_slice())],
             metadata: vec![&meta],
             exemplars: vec![(&b, &ex)],
         };
