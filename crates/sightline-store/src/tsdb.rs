@@ -38,6 +38,8 @@ pub const SIGNAL: &str = "metrics";
 pub struct LoadedSegment {
     pub id: SegmentId,
     pub size: u64,
+    /// The footer without its series' label pairs and symbols, which `labels` holds (as
+    /// shared sets, not a copy per segment).
     pub footer: SegmentFooter,
     /// Each series' label set, shared through the store's [`LabelInterner`] with every
     /// other segment that has the series (a series is in every segment its samples were
@@ -56,10 +58,14 @@ impl crate::segment::Catalogued for LoadedSegment {
 }
 
 impl LoadedSegment {
-    fn new(id: SegmentId, size: u64, footer: SegmentFooter, interner: &LabelInterner) -> Self {
+    fn new(id: SegmentId, size: u64, mut footer: SegmentFooter, interner: &LabelInterner) -> Self {
         let labels: Vec<Labels> = (0..footer.series.len())
             .map(|i| interner.intern(footer.labels(i)))
             .collect();
+        for s in &mut footer.series {
+            s.labels = Vec::new();
+        }
+        footer.symbols = Vec::new();
         let mut postings = Postings::default();
         for (i, l) in labels.iter().enumerate() {
             postings.add(i as u32, l);
