@@ -280,17 +280,18 @@ impl Alerting {
         rule: &Rule,
         samples: Vec<(Labels, f64)>,
     ) -> Result<Vec<Active>, String> {
-        let external = self.cfg.external_labels.as_pairs();
+        let external = self.cfg.external_labels.to_pairs();
         samples
             .into_iter()
             .map(|(mut labels, value)| {
                 labels.remove("__name__");
+                let own = labels.to_pairs();
                 let ctx = TemplateContext {
-                    labels: labels.as_pairs(),
-                    external_labels: external,
+                    labels: &own,
+                    external_labels: &external,
                     value,
                 };
-                let mut pairs = labels.as_pairs().to_vec();
+                let mut pairs = own.clone();
                 for (k, t) in &rule.labels {
                     let v = t
                         .template
@@ -562,7 +563,7 @@ fn alerts_series(sets: &[&AlertSet], t_ms: i64) -> Vec<SeriesSamples> {
     sets.iter()
         .flat_map(|s| s.active())
         .map(|a| {
-            let mut pairs = a.labels.as_pairs().to_vec();
+            let mut pairs = a.labels.to_pairs();
             pairs.push(("__name__".into(), "ALERTS".into()));
             pairs.push(("alertstate".into(), a.state.as_str().into()));
             SeriesSamples {

@@ -447,7 +447,9 @@ impl Notifier {
 
     fn webhook_body(&self, key: &str, group: &Labels, alerts: &[&Offered]) -> Json {
         let firing = alerts.iter().any(|o| o.alert.state == AlertState::Firing);
-        let common_labels = common(alerts.iter().map(|o| o.alert.labels.as_pairs()));
+        let label_lists: Vec<Vec<(String, String)>> =
+            alerts.iter().map(|o| o.alert.labels.to_pairs()).collect();
+        let common_labels = common(label_lists.iter().map(Vec::as_slice));
         let common_annotations = common(alerts.iter().map(|o| &o.alert.annotations[..]));
         json!({
             "version": "4",
@@ -533,7 +535,7 @@ pub fn rfc3339(ms: i64) -> String {
 }
 
 pub fn labels_json(labels: &Labels) -> Json {
-    pairs_json(labels.as_pairs())
+    pairs_json(&labels.to_pairs())
 }
 
 pub fn pairs_json(pairs: &[(String, String)]) -> Json {

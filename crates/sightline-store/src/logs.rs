@@ -142,7 +142,7 @@ pub fn encode_wal_batch(batch: &LogBatch) -> Result<Vec<u8>, StoreError> {
         .records
         .iter()
         .map(|r| {
-            let labels = r.labels.as_pairs().iter();
+            let labels = r.labels.iter();
             let label_bytes: usize = labels.map(|(k, v)| k.len() + v.len() + 4).sum();
             r.line.len() + 16 + label_bytes + r.metadata.text_len() + 4 * r.metadata.len()
         })
