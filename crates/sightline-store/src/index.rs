@@ -80,13 +80,24 @@ impl Postings {
     }
 
     /// The ids whose labels satisfy every matcher, given a way to read an id's labels.
+    ///
+    /// A matcher that rejects the empty value was answered exactly by the postings (they
+    /// list the series whose value of that name it accepts), so only the others are
+    /// checked against each candidate's labels.
     pub fn select<'a>(
         &self,
         matchers: &[LabelMatcher],
         labels_of: impl Fn(u32) -> &'a Labels,
     ) -> Vec<u32> {
         let mut ids = self.candidates(matchers);
-        ids.retain(|&id| matches_all(matchers, labels_of(id)));
+        let rest: Vec<LabelMatcher> = matchers
+            .iter()
+            .filter(|m| m.matches_empty())
+            .cloned()
+            .collect();
+        if !rest.is_empty() {
+            ids.retain(|&id| matches_all(&rest, labels_of(id)));
+        }
         ids
     }
 
@@ -161,5 +172,36 @@ mod tests {
             &[2],
         );
         check(vec![m("nope", MatchOp::Eq, "x")], &[]);
+    }
+
+    proptest::proptest! {
+        /// Postings answer exactly what checking every series against every matcher does.
+        #[test]
+        fn select_equals_checking_every_series(
+            sets in proptest::collection::vec(
+                proptest::collection::vec((0usize..3, 0usize..4), 0..4), 0..20),
+            ms in proptest::collection::vec((0usize..3, 0usize..4, 0usize..6), 1..4),
+        ) {
+            const NAMES: [&str; 3] = ["a", "b", "c"];
+            const VALUES: [&str; 4] = ["x", "y", "xy", ""];
+            const PATTERNS: [&str; 6] = ["x", "", "x|y", "x.*", ".*", "y+"];
+            let series: Vec<Labels> = sets
+                .iter()
+                .map(|pairs| Labels::from_pairs(pairs.iter().map(|&(n, v)| (NAMES[n], VALUES[v]))))
+                .collect();
+            let mut p = Postings::default();
+            for (i, l) in series.iter().enumerate() {
+                p.add(i as u32, l);
+            }
+            let ops = [MatchOp::Eq, MatchOp::Neq, MatchOp::Re, MatchOp::Nre];
+            let matchers: Vec<LabelMatcher> = ms
+                .iter()
+                .map(|&(n, op, v)| LabelMatcher::new(NAMES[n], ops[op], PATTERNS[v]).expect("matcher"))
+                .collect();
+            let want: Vec<u32> = (0..series.len() as u32)
+                .filter(|&i| matches_all(&matchers, &series[i as usize]))
+                .collect();
+            proptest::prop_assert_eq!(p.select(&matchers, |i| &series[i as usize]), want);
+        }
     }
 }
