@@ -14,6 +14,20 @@ pub fn cores() -> usize {
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)))
 }
 
+/// Work, in samples decoded or windows computed (a few nanoseconds each), below which
+/// spreading it over threads costs more than it saves: starting a thread takes tens of
+/// microseconds, as long as some 20,000 such steps.
+pub const PARALLEL_MIN_WORK: usize = 20_000;
+
+/// [`map`] when `work` (see [`PARALLEL_MIN_WORK`]) is worth the threads; on the calling
+/// thread otherwise.
+pub fn map_work<T: Sync, R: Send>(items: &[T], work: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    if work < PARALLEL_MIN_WORK {
+        return items.iter().map(f).collect();
+    }
+    map(items, f)
+}
+
 /// `f` over `items` on all cores, in contiguous runs of items per thread, with the results
 /// in the items' order. A single item, or a single core, runs on the calling thread. A
 /// panic in `f` is resumed on the caller.
@@ -44,5 +58,9 @@ mod tests {
         let out = super::map(&items, |x| x * 2);
         assert_eq!(out, items.iter().map(|x| x * 2).collect::<Vec<_>>());
         assert!(super::cores() >= 1);
+        for work in [0, super::PARALLEL_MIN_WORK] {
+            let small = super::map_work(&items, work, |x| x + 1);
+            assert_eq!(small, items.iter().map(|x| x + 1).collect::<Vec<_>>());
+        }
     }
 }

@@ -436,7 +436,24 @@ impl Tsdb {
             reads.push((b, &ids[i..j], block));
             i = j;
         }
-        let decoded = sightline_model::parallel::map(&reads, |(b, ids, block)| {
+        // Threads only when there is enough to do: a small selection (a few series from
+        // cached blocks) is done before a thread would have started.
+        let work: usize = reads
+            .iter()
+            .map(|(b, ids, block)| {
+                let samples: usize = ids
+                    .iter()
+                    .map(|&id| s.footer.series[id as usize].samples as usize)
+                    .sum();
+                let decompress = match block {
+                    Block::Cached(_) => 0,
+                    // zstd gives about a byte a nanosecond; a sample decodes in a few.
+                    Block::Read(..) => b.raw_len as usize / 4,
+                };
+                samples + decompress
+            })
+            .sum();
+        let decoded = sightline_model::parallel::map_work(&reads, work, |(b, ids, block)| {
             let block = match block {
                 Block::Cached(raw) => raw.clone(),
                 Block::Read(key, bytes) => {

@@ -29,9 +29,6 @@ use crate::promql::plan::{duration_ms, node_key, offset_ms};
 
 /// Most values a chunk holds (series × steps): 16 MiB of `Option<f64>`.
 const CELLS_MAX: usize = 1 << 20;
-/// Below this much work (windows plus the series' samples) a chunk runs on the calling
-/// thread.
-const PARALLEL_MIN_WORK: usize = 20_000;
 
 /// One range-function node's values for the steps `[first_step, first_step + steps)`.
 pub(super) struct Rollup {
@@ -195,7 +192,8 @@ impl Evaluator<'_> {
         };
         let threads = sightline_model::parallel::cores();
         let work = series * steps + rollup.samples.iter().map(|s| s.len()).sum::<usize>();
-        if threads < 2 || work < PARALLEL_MIN_WORK {
+        // Work: windows plus the series' samples.
+        if threads < 2 || work < sightline_model::parallel::PARALLEL_MIN_WORK {
             job(&rollup.samples, &mut rollup.cursors, &mut rollup.values)?;
         } else {
             let per_thread = series.div_ceil(threads);
