@@ -183,7 +183,8 @@ impl LabelInterner {
         left
     }
 
-    /// How many sets it holds.
+    /// How many sets it holds (exact unless a set is interned while a prune runs; it only
+    /// sizes the bound on encodings).
     pub fn len(&self) -> usize {
         self.sets.load(Ordering::Relaxed)
     }

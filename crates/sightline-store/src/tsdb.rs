@@ -294,7 +294,7 @@ impl Tsdb {
                 let f = f.clone();
                 tokio::task::spawn_blocking(move || {
                     f.head
-                        .partitions()
+                        .partitions()?
                         .into_iter()
                         .map(|mut p| {
                             p.series.sort_by(|a, b| a.0.cmp(b.0));
@@ -364,7 +364,7 @@ impl Tsdb {
                 };
                 let mut part = Vec::new();
                 for hs in t.select(&sel.matchers) {
-                    let smp = hs.samples_between(sel.start_ms, sel.end_ms);
+                    let smp = hs.samples_between(sel.start_ms, sel.end_ms)?;
                     if !smp.is_empty() {
                         part.push((hs.labels.clone(), smp));
                     }

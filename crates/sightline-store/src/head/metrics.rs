@@ -26,6 +26,7 @@ use sightline_model::{
     Exemplar, LabelMatcher, Labels, MetricMetadata, Sample, SeriesSamples, TenantId,
 };
 
+use crate::StoreError;
 use crate::index::Postings;
 use crate::segment::PARTITION_SECONDS;
 use crate::segment::metrics::SamplesSource;
@@ -82,13 +83,12 @@ struct Chunk {
 }
 
 impl Chunk {
-    fn decode_into(&self, out: &mut Vec<Sample>) {
+    /// Fails only if the codec does not read back what it wrote (its round trip is
+    /// property-tested): a bug, reported to the query or the flush, never samples missing
+    /// without a word.
+    fn decode_into(&self, out: &mut Vec<Sample>) -> Result<(), StoreError> {
         let mut r = crate::codec::Reader::new(&self.bytes, "metrics head chunk");
-        if let Err(e) = samples_codec::decode(&mut r, CHUNK_SAMPLES, out) {
-            // The head wrote these bytes itself a moment ago; the codec's round trip is
-            // property-tested, so this would be a bug, said loudly, not a lost request.
-            tracing::error!(error = %e, "metrics head: a chunk does not decode");
-        }
+        samples_codec::decode(&mut r, CHUNK_SAMPLES, out)
     }
 }
 
@@ -123,35 +123,32 @@ impl HeadSeries {
     }
 
     /// Samples sorted by time, one per timestamp (the last written).
-    pub fn sorted_samples(&self) -> Cow<'_, [Sample]> {
-        match (self.sorted, self.chunks.is_empty()) {
+    pub fn sorted_samples(&self) -> Result<Cow<'_, [Sample]>, StoreError> {
+        Ok(match (self.sorted, self.chunks.is_empty()) {
             (true, true) => Cow::Borrowed(&self.samples),
-            (true, false) => Cow::Owned(self.decoded(i64::MIN, i64::MAX)),
-            (false, _) => Cow::Owned(sort_dedup(self.decoded(i64::MIN, i64::MAX))),
-        }
+            (true, false) => Cow::Owned(self.decoded(i64::MIN, i64::MAX)?),
+            (false, _) => Cow::Owned(sort_dedup(self.decoded(i64::MIN, i64::MAX)?)),
+        })
     }
 
     /// The samples of `[start_ms, end_ms]`, sorted by time, one per timestamp.
-    pub fn samples_between(&self, start_ms: i64, end_ms: i64) -> Vec<Sample> {
-        let all;
-        let sorted: &[Sample] = if self.sorted {
-            all = self.decoded(start_ms, end_ms);
-            &all
+    pub fn samples_between(&self, start_ms: i64, end_ms: i64) -> Result<Vec<Sample>, StoreError> {
+        let all = if self.sorted {
+            self.decoded(start_ms, end_ms)?
         } else {
-            all = sort_dedup(self.decoded(i64::MIN, i64::MAX));
-            &all
+            sort_dedup(self.decoded(i64::MIN, i64::MAX)?)
         };
-        let lo = sorted.partition_point(|x| x.timestamp_ms < start_ms);
-        let hi = sorted.partition_point(|x| x.timestamp_ms <= end_ms);
-        if lo == 0 && hi == sorted.len() {
-            return all;
+        let lo = all.partition_point(|x| x.timestamp_ms < start_ms);
+        let hi = all.partition_point(|x| x.timestamp_ms <= end_ms);
+        if lo == 0 && hi == all.len() {
+            return Ok(all);
         }
-        sorted[lo..hi].to_vec()
+        Ok(all[lo..hi].to_vec())
     }
 
     /// The chunks that may hold samples of `[start_ms, end_ms]`, decoded, then the open
     /// samples, in the order they are held.
-    fn decoded(&self, start_ms: i64, end_ms: i64) -> Vec<Sample> {
+    fn decoded(&self, start_ms: i64, end_ms: i64) -> Result<Vec<Sample>, StoreError> {
         let chunks: Vec<&Chunk> = self
             .chunks
             .iter()
@@ -159,10 +156,10 @@ impl HeadSeries {
             .collect();
         let mut out = Vec::with_capacity(chunks.len() * CHUNK_SAMPLES + self.samples.len());
         for c in chunks {
-            c.decode_into(&mut out);
+            c.decode_into(&mut out)?;
         }
         out.extend_from_slice(&self.samples);
-        out
+        Ok(out)
     }
 
     pub fn min_max_ts(&self) -> Option<(i64, i64)> {
@@ -273,7 +270,7 @@ impl MetricHead {
     /// part of its samples of that day, read when the segment is written; metadata and
     /// exemplars go with every partition of the tenant (exemplars with the day they fall
     /// in).
-    pub fn partitions(&self) -> Vec<Partition<'_>> {
+    pub fn partitions(&self) -> Result<Vec<Partition<'_>>, StoreError> {
         let mut out = Vec::new();
         for (tenant, t) in &self.tenants {
             let mut days: BTreeMap<i64, Partition<'_>> = BTreeMap::new();
@@ -297,7 +294,7 @@ impl MetricHead {
                     continue;
                 }
                 // Samples of several days (backfill): the days that have samples.
-                let samples = hs.sorted_samples();
+                let samples = hs.sorted_samples()?;
                 let mut start = 0;
                 while start < samples.len() {
                     let day = day_of(samples[start].timestamp_ms);
@@ -327,7 +324,7 @@ impl MetricHead {
             }
             out.extend(days.into_values());
         }
-        out
+        Ok(out)
     }
 }
 
@@ -338,13 +335,13 @@ pub struct DayOfSeries<'a> {
 }
 
 impl SamplesSource for DayOfSeries<'_> {
-    fn samples(&self) -> Cow<'_, [Sample]> {
+    fn samples(&self) -> Result<Cow<'_, [Sample]>, StoreError> {
         match self.day {
             None => self.series.sorted_samples(),
-            Some(day) => Cow::Owned(
+            Some(day) => Ok(Cow::Owned(
                 self.series
-                    .samples_between(day * MS_PER_DAY, (day + 1) * MS_PER_DAY - 1),
-            ),
+                    .samples_between(day * MS_PER_DAY, (day + 1) * MS_PER_DAY - 1)?,
+            )),
         }
     }
 }
@@ -453,7 +450,10 @@ mod tests {
         let hs = series_of(&samples);
         assert_eq!(hs.chunks.len(), 1000 / CHUNK_SAMPLES);
         assert_eq!(hs.samples.len(), 1000 % CHUNK_SAMPLES);
-        assert_eq!(hs.sorted_samples().as_ref(), samples.as_slice());
+        assert_eq!(
+            hs.sorted_samples().expect("decode").as_ref(),
+            samples.as_slice()
+        );
         assert_eq!(hs.min_max_ts(), Some((0, 9_990_000)));
         for (start, end) in [
             (0, 0),
@@ -462,7 +462,7 @@ mod tests {
             (9_000_000, i64::MAX),
         ] {
             assert_eq!(
-                hs.samples_between(start, end),
+                hs.samples_between(start, end).expect("decode"),
                 reference_between(&samples, start, end),
                 "[{start}, {end}]"
             );
@@ -489,7 +489,7 @@ mod tests {
             value: f64::NAN,
         });
         let hs = series_of(&samples);
-        let got = hs.sorted_samples();
+        let got = hs.sorted_samples().expect("decode");
         assert_eq!(got.len(), 201);
         assert_eq!(got[0].timestamp_ms, -7);
         assert_eq!(
@@ -520,9 +520,9 @@ mod tests {
                 .collect();
             let hs = series_of(&samples);
             let bits = |v: &[Sample]| v.iter().map(|s| (s.timestamp_ms, s.value.to_bits())).collect::<Vec<_>>();
-            prop_assert_eq!(bits(&hs.sorted_samples()), bits(&sort_dedup(samples.clone())));
+            prop_assert_eq!(bits(&hs.sorted_samples().expect("decode")), bits(&sort_dedup(samples.clone())));
             prop_assert_eq!(
-                bits(&hs.samples_between(start, start + len)),
+                bits(&hs.samples_between(start, start + len).expect("decode")),
                 bits(&reference_between(&samples, start, start + len))
             );
             let reference = sort_dedup(samples.clone());

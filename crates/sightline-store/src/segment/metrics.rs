@@ -97,12 +97,12 @@ impl SegmentFooter {
 /// time, so a flush holds one series' decoded samples, not the whole head's.
 pub trait SamplesSource {
     /// Sorted by time, unique timestamps.
-    fn samples(&self) -> Cow<'_, [Sample]>;
+    fn samples(&self) -> Result<Cow<'_, [Sample]>, StoreError>;
 }
 
 impl SamplesSource for &[Sample] {
-    fn samples(&self) -> Cow<'_, [Sample]> {
-        Cow::Borrowed(self)
+    fn samples(&self) -> Result<Cow<'_, [Sample]>, StoreError> {
+        Ok(Cow::Borrowed(self))
     }
 }
 
@@ -138,7 +138,7 @@ pub fn encode_segment<S: SamplesSource>(
     let mut index_of: foldhash::HashMap<&Labels, u32> = foldhash::HashMap::default();
     let mut raw = Vec::with_capacity(BLOCK_RAW_BYTES_MAX + (64 << 10));
     for (labels, source) in &input.series {
-        let smp = source.samples();
+        let smp = source.samples()?;
         if smp.is_empty() {
             continue;
         }
