@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from conftest import Server
+from conftest import Server, metric_value, wait_until
 from metrics_helpers import (
     cli,
     ok,
@@ -395,24 +395,42 @@ def test_series_limit_per_tenant(server_factory, tmp_path):
 
 
 def test_acknowledged_remote_write_survives_kill9(server_factory, tmp_path):
+    """Some series in every batch, as a sender repeats them, a flush and two crashes. The WAL
+    names series by numbers local to its file: later records of a file find the numbers
+    earlier ones defined, and the first records after a flush (which starts a file) or a
+    restart define them again."""
     data = tmp_path / "data"
-    server = server_factory().start(data)
+    server = server_factory().start(data, config_yaml="storage:\n  flush_interval: 2s\n")
     t0 = now_ms() - 200_000
     sent = {}
-    for batch in range(4):
+
+    def send(batch: int):
         series = []
         for s in range(5):
-            pts = [(t0 + (batch * 50 + i) * 1000, float(batch * 1000 + s * 100 + i) + 0.25) for i in range(50)]
-            series.append(({"__name__": "durable_value", "series": str(s), "batch": str(batch)}, pts))
-            sent[(str(batch), str(s))] = [[ts / 1000, repr(v)] for ts, v in pts]
+            # Series 0-2 are in every batch; 3 and 4 are new in each.
+            key = str(s) if s < 3 else f"{s}-{batch}"
+            pts = [(t0 + (batch * 15 + i) * 1000, float(batch * 1000 + s * 100 + i) + 0.25) for i in range(15)]
+            series.append(({"__name__": "durable_value", "series": key}, pts))
+            sent.setdefault(key, []).extend([[ts / 1000, repr(v)] for ts, v in pts])
         r = remote_write(server.url, write_request(series))
         assert r.status_code in (200, 204), r.text
+
+    for batch in range(4):
+        send(batch)
+    # A flush: batches 0-3 go to a segment and the WAL starts a new file.
+    wait_until(lambda: (metric_value(server.metrics(), "sightline_store_segments") or 0) >= 1, 20, "a flush")
+    for batch in range(4, 8):
+        send(batch)
+    server.kill9()
+    server.start(data)
+    for batch in range(8, 12):
+        send(batch)
     server.kill9()
     server.start(data)
 
     at = (t0 + 200_000) / 1000
     res = prom_ok(prom_get(server.url, "/api/v1/query", query="durable_value[5m]", time=f"{at:.3f}"))["result"]
-    got = {(s["metric"]["batch"], s["metric"]["series"]): s["values"] for s in res}
+    got = {s["metric"]["series"]: s["values"] for s in res}
     assert got.keys() == sent.keys(), f"series after kill -9: {sorted(got)}"
     for k, want in sent.items():
         assert got[k] == want, f"samples of {k} after kill -9"
