@@ -183,7 +183,7 @@ impl<'a> BlockBuilder<'a> {
         let mut line_raw = Vec::with_capacity(self.raw_bytes);
         // Field name → index in `columns`; iterated in name order when encoding.
         let mut keys: BTreeMap<&str, usize> = BTreeMap::new();
-        let mut columns: Vec<Vec<Option<&[u8]>>> = Vec::new();
+        let mut columns: Vec<metadata::ColumnBuilder> = Vec::new();
         // Key id → column, for the dictionary of the rows at hand (a block's rows almost
         // always share one), so a field costs an index rather than a string lookup.
         let mut dict_at: Option<&KeyDict> = None;
@@ -233,24 +233,18 @@ impl<'a> BlockBuilder<'a> {
                 let col = *col_of_id[slot].get_or_insert_with(|| {
                     let name = dict.name(id);
                     *keys.entry(name).or_insert_with(|| {
-                        columns.push(Vec::with_capacity(n_rows));
+                        columns.push(metadata::ColumnBuilder::default());
                         seeds.push(bloom::pair_seed(name));
                         columns.len() - 1
                     })
                 });
-                let values = &mut columns[col];
-                // Pads rows without this name, and drops an earlier value of a name given
-                // twice in one row: the last one wins, as everywhere in ingest.
-                values.resize(row_idx, None);
-                values.push(Some(v));
+                columns[col].set(row_idx, v);
                 hashes.push(bloom::hash_pair_seeded(seeds[col], v));
             }
         }
         let mut meta_raw = Vec::new();
         for &col in keys.values() {
-            let values = &mut columns[col];
-            values.resize(n_rows, None);
-            metadata::encode_values(&mut meta_raw, values);
+            columns[col].encode(n_rows, &mut meta_raw);
         }
         let keys: Vec<&str> = keys.into_keys().collect();
         // Timestamps often have µs or ms precision: dividing the deltas by their common
