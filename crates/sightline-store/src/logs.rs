@@ -523,21 +523,25 @@ impl LogStore {
         let t = id.tenant.clone();
         let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, StoreError> {
             let mut keys = seg::KeyDict::default();
-            let mut merged: BTreeMap<Labels, Vec<seg::Row>> = BTreeMap::new();
+            let mut decoded: Vec<StreamRows> = Vec::new();
             for f in &files {
-                let (_, streams) = seg::decode_all(f, &mut keys)?;
-                for s in streams {
-                    merged.entry(s.labels).or_default().extend(s.rows);
-                }
+                decoded.extend(seg::decode_all(f, &mut keys)?.1);
             }
-            let streams: Vec<StreamRows> = merged
+            let mut merged: BTreeMap<&Labels, Vec<seg::Row<'_>>> = BTreeMap::new();
+            for s in &decoded {
+                merged.entry(&s.labels).or_default().extend(s.rows.iter());
+            }
+            let refs: Vec<seg::StreamRef<'_>> = merged
                 .into_iter()
                 .map(|(labels, mut rows)| {
                     rows.sort_by_key(|r| r.ts_ns);
-                    StreamRows { labels, rows }
+                    seg::StreamRef {
+                        labels,
+                        rows,
+                        keys: &keys,
+                    }
                 })
                 .collect();
-            let refs: Vec<seg::StreamRef<'_>> = streams.iter().map(|s| s.as_ref(&keys)).collect();
             seg::encode_segment(&t, &refs)
         })
         .await

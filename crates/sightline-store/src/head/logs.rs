@@ -14,7 +14,7 @@ use sightline_model::log::{LogEntryRef, LogSelection};
 use sightline_model::matcher::matches_all;
 use sightline_model::{LabelMatcher, Labels, LogRecord, TenantId};
 
-use crate::segment::logs::{KeyDict, Row, StreamRef, StreamRows};
+use crate::segment::logs::{KeyDict, Row, Rows, StreamRef, StreamRows};
 use crate::segment::partition_of;
 
 #[derive(Default)]
@@ -54,7 +54,7 @@ impl LogHead {
                         None => {
                             head.streams.push(StreamRows {
                                 labels: (*r.labels).clone(),
-                                rows: Vec::new(),
+                                rows: Rows::default(),
                             });
                             head.index
                                 .insert((*r.labels).clone(), head.streams.len() - 1);
@@ -65,10 +65,13 @@ impl LogHead {
                     i
                 }
             };
-            let row = Row::new(r.timestamp_ns, &r.line, r.metadata.iter(), &mut head.keys);
-            self.raw_bytes += row.raw_bytes();
+            self.raw_bytes += head.streams[idx].rows.push(
+                r.timestamp_ns,
+                &r.line,
+                r.metadata.iter(),
+                &mut head.keys,
+            );
             self.rows += 1;
-            head.streams[idx].rows.push(row);
         }
     }
 
@@ -86,7 +89,7 @@ impl LogHead {
             if !matches_all(&sel.matchers, &stream.labels) {
                 continue;
             }
-            for row in &stream.rows {
+            for row in stream.rows.iter() {
                 if row.ts_ns < sel.start_ns || row.ts_ns >= sel.end_ns {
                     continue;
                 }
@@ -165,13 +168,13 @@ impl LogHead {
     /// Splits the head into what each segment of a flush holds: per tenant and day
     /// partition, streams sorted by labels, rows by time; borrowed, not copied.
     pub fn partitions(&self) -> BTreeMap<(TenantId, i64), Vec<StreamRef<'_>>> {
-        type Streams<'a> = BTreeMap<&'a Labels, Vec<&'a Row>>;
+        type Streams<'a> = BTreeMap<&'a Labels, Vec<Row<'a>>>;
         let mut out: BTreeMap<(TenantId, i64), (&KeyDict, Streams<'_>)> = BTreeMap::new();
         for (tenant, head) in &self.tenants {
             let mut days: BTreeMap<i64, Streams<'_>> = BTreeMap::new();
             for s in &head.streams {
-                let mut by_day: BTreeMap<i64, Vec<&Row>> = BTreeMap::new();
-                for row in &s.rows {
+                let mut by_day: BTreeMap<i64, Vec<Row<'_>>> = BTreeMap::new();
+                for row in s.rows.iter() {
                     by_day.entry(partition_of(row.ts_ns)).or_default().push(row);
                 }
                 for (day, rows) in by_day {

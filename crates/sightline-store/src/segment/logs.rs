@@ -30,7 +30,7 @@ use sightline_model::{LabelMatcher, Labels, TenantId};
 mod metadata;
 mod row;
 
-pub use row::{KeyDict, Row};
+pub use row::{KeyDict, Row, Rows};
 
 use super::bloom::{self, Bloom};
 use crate::StoreError;
@@ -60,7 +60,7 @@ const ZSTD_LEVEL: i32 = 3;
 #[derive(Clone, Debug, PartialEq)]
 pub struct StreamRows {
     pub labels: Labels,
-    pub rows: Vec<Row>,
+    pub rows: Rows,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -108,7 +108,7 @@ pub struct SegmentFooter {
 /// rows are not copied out of the head.
 pub struct StreamRef<'a> {
     pub labels: &'a Labels,
-    pub rows: Vec<&'a Row>,
+    pub rows: Vec<Row<'a>>,
     pub keys: &'a KeyDict,
 }
 
@@ -144,7 +144,7 @@ pub fn encode_segment(tenant: &TenantId, streams: &[StreamRef<'_>]) -> Result<Ve
     };
     let mut block = BlockBuilder::default();
     for (stream_idx, stream) in streams.iter().enumerate() {
-        for row in &stream.rows {
+        for &row in &stream.rows {
             block.push(stream_idx as u32, row, stream.keys);
             if block.rows.len() >= BLOCK_ROWS_MAX || block.raw_bytes >= BLOCK_RAW_BYTES_MAX {
                 footer.blocks.push(block.finish(&mut out)?);
@@ -167,12 +167,12 @@ pub fn encode_segment(tenant: &TenantId, streams: &[StreamRef<'_>]) -> Result<Ve
 
 #[derive(Default)]
 struct BlockBuilder<'a> {
-    rows: Vec<(u32, &'a Row, &'a KeyDict)>,
+    rows: Vec<(u32, Row<'a>, &'a KeyDict)>,
     raw_bytes: usize,
 }
 
 impl<'a> BlockBuilder<'a> {
-    fn push(&mut self, stream: u32, row: &'a Row, keys: &'a KeyDict) {
+    fn push(&mut self, stream: u32, row: Row<'a>, keys: &'a KeyDict) {
         self.raw_bytes += row.raw_bytes();
         self.rows.push((stream, row, keys));
     }
@@ -503,7 +503,7 @@ pub fn decode_all(
         .iter()
         .map(|l| StreamRows {
             labels: l.clone(),
-            rows: Vec::new(),
+            rows: Rows::default(),
         })
         .collect();
     let cols = Columns {
@@ -522,8 +522,9 @@ pub fn decode_all(
             for _ in 0..run.rows {
                 block.metadata_into(row, &|_| true, &mut meta_buf);
                 let pairs = meta_buf.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-                let r = Row::new(block.ts[row], block.line(row), pairs, keys);
-                streams[run.stream as usize].rows.push(r);
+                streams[run.stream as usize]
+                    .rows
+                    .push(block.ts[row], block.line(row), pairs, keys);
                 row += 1;
             }
         }

@@ -22,13 +22,14 @@ fn build(streams: &[PlainStream], keys: &mut KeyDict) -> Vec<StreamRows> {
         .iter()
         .map(|(service, rows)| StreamRows {
             labels: Labels::from_pairs([("service", service.as_str())]),
-            rows: rows
-                .iter()
-                .map(|(ts, line, meta)| {
+            rows: {
+                let mut out = Rows::default();
+                for (ts, line, meta) in rows {
                     let pairs = meta.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-                    Row::new(*ts, line, pairs, keys)
-                })
-                .collect(),
+                    out.push(*ts, line, pairs, keys);
+                }
+                out
+            },
         })
         .collect()
 }
