@@ -46,6 +46,9 @@ pub struct LoadedSegment {
     /// flushed to) and with the heads.
     pub labels: Vec<Labels>,
     pub postings: Postings,
+    /// Whether `labels` is strictly ascending, as every writer makes it: checked once at
+    /// load, so a selection need not compare its series again.
+    sorted: bool,
 }
 
 impl crate::segment::Catalogued for LoadedSegment {
@@ -70,12 +73,17 @@ impl LoadedSegment {
         for (i, l) in labels.iter().enumerate() {
             postings.add(i as u32, l);
         }
+        let sorted = labels.is_sorted_by(|a, b| a < b);
+        if !sorted {
+            tracing::warn!(segment = %id.path(), "metrics segment lists its series out of order");
+        }
         Self {
             id,
             size,
             footer,
             labels,
             postings,
+            sorted,
         }
     }
 
@@ -354,6 +362,9 @@ impl Tsdb {
         for s in &segments {
             let mut part = Vec::new();
             self.select_segment(s, sel, &mut part).await?;
+            if !s.sorted {
+                part.sort_by(|a, b| a.0.cmp(&b.0));
+            }
             sources.push(part);
         }
         {
@@ -369,16 +380,15 @@ impl Tsdb {
                         part.push((hs.labels.clone(), smp));
                     }
                 }
+                // Segments list series sorted by labels (checking that again compared every
+                // neighbouring pair's text); a head's selection may not be.
+                if !part.is_sorted_by(|a, b| a.0 <= b.0) {
+                    part.sort_by(|a, b| a.0.cmp(&b.0));
+                }
                 sources.push(part);
             }
         }
         sources.retain(|p| !p.is_empty());
-        for part in &mut sources {
-            // Segments list series sorted by labels; a head's selection may not be.
-            if !part.is_sorted_by(|a, b| a.0 <= b.0) {
-                part.sort_by(|a, b| a.0.cmp(&b.0));
-            }
-        }
         if sources.len() == 1 {
             // One source (old data in one segment, or recent data only in the head): its
             // series are each once, already sorted and deduplicated.
@@ -684,8 +694,10 @@ fn merge_sources(sources: Vec<Vec<(Labels, Vec<Sample>)>>) -> Vec<SelectedSeries
     loop {
         let mut least: Option<&Labels> = None;
         for it in &mut iters {
+            // Sources mostly hold the same series, each one set shared through the store's
+            // interner: a set that is the least one already costs no comparison.
             if let Some((l, _)) = it.peek()
-                && least.is_none_or(|m| l < m)
+                && least.is_none_or(|m| !l.ptr_eq(m) && l < m)
             {
                 least = Some(l);
             }
