@@ -16,7 +16,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use object_store::ObjectStoreExt;
 use serde::Deserialize;
 
 use sightline_model::{
@@ -345,155 +344,6 @@ impl Tsdb {
         Ok(Arc::new(loaded))
     }
 
-    /// The series matching the selection, with their samples in `[start_ms, end_ms]`, sorted
-    /// by label set. Series without a sample in the range are left out.
-    pub async fn select(&self, sel: &SeriesSelection) -> Result<Vec<SelectedSeries>, StoreError> {
-        // Each source's series, oldest source first: segments in WAL order, then the heads.
-        let mut sources: Vec<Vec<(Labels, Vec<Sample>)>> = Vec::new();
-        let mut segments: Vec<Arc<LoadedSegment>> = {
-            let st = self.read();
-            st.segments
-                .iter()
-                .filter(|s| s.overlaps(&sel.tenant, sel.start_ms, sel.end_ms))
-                .cloned()
-                .collect()
-        };
-        segments.sort_by_key(|s| s.id.seq_lo);
-        for s in &segments {
-            let mut part = Vec::new();
-            self.select_segment(s, sel, &mut part).await?;
-            if !s.sorted {
-                part.sort_by(|a, b| a.0.cmp(&b.0));
-            }
-            sources.push(part);
-        }
-        {
-            let st = self.read();
-            for head in st.heads() {
-                let Some(t) = head.tenant(&sel.tenant) else {
-                    continue;
-                };
-                let mut part = Vec::new();
-                for hs in t.select(&sel.matchers) {
-                    let smp = hs.samples_between(sel.start_ms, sel.end_ms)?;
-                    if !smp.is_empty() {
-                        part.push((hs.labels.clone(), smp));
-                    }
-                }
-                // Segments list series sorted by labels (checking that again compared every
-                // neighbouring pair's text); a head's selection may not be.
-                if !part.is_sorted_by(|a, b| a.0 <= b.0) {
-                    part.sort_by(|a, b| a.0.cmp(&b.0));
-                }
-                sources.push(part);
-            }
-        }
-        sources.retain(|p| !p.is_empty());
-        if sources.len() == 1 {
-            // One source (old data in one segment, or recent data only in the head): its
-            // series are each once, already sorted and deduplicated.
-            return Ok(sources
-                .pop()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(labels, samples)| SelectedSeries { labels, samples })
-                .collect());
-        }
-        Ok(merge_sources(sources))
-    }
-
-    async fn select_segment(
-        &self,
-        s: &Arc<LoadedSegment>,
-        sel: &SeriesSelection,
-        out: &mut Vec<(Labels, Vec<Sample>)>,
-    ) -> Result<(), StoreError> {
-        let ids = self_select(s, sel);
-        if ids.is_empty() {
-            self.metrics
-                .skipped_blocks
-                .inc_by(s.footer.blocks.len() as u64);
-            return Ok(());
-        }
-        let path = s.id.path();
-        let cache_path: Arc<str> = path.as_ref().into();
-        // Read the blocks the selected series live in (or take them decompressed from the
-        // cache), then decode them on all cores: a range query over thousands of series
-        // spends most of its read in decompressing and decoding.
-        let mut reads = Vec::new();
-        let mut i = 0;
-        while i < ids.len() {
-            let block_idx = s.footer.series[ids[i] as usize].block;
-            let mut j = i;
-            while j < ids.len() && s.footer.series[ids[j] as usize].block == block_idx {
-                j += 1;
-            }
-            let b = &s.footer.blocks[block_idx as usize];
-            let key = (cache_path.clone(), block_idx, b.crc);
-            self.metrics.scanned_blocks.inc();
-            let block = match self.blocks.get(&key) {
-                Some(raw) => Block::Cached(raw),
-                None => {
-                    let bytes = self
-                        .objects
-                        .get_range(&path, b.offset..b.offset + u64::from(b.len))
-                        .await
-                        .map_err(|e| StoreError::io(&format!("read block of {path}"), e))?;
-                    self.metrics.segment_bytes_read.inc_by(bytes.len() as u64);
-                    Block::Read(key, bytes)
-                }
-            };
-            reads.push((b, &ids[i..j], block));
-            i = j;
-        }
-        // Threads only when there is enough to do: a small selection (a few series from
-        // cached blocks) is done before a thread would have started.
-        let work: usize = reads
-            .iter()
-            .map(|(b, ids, block)| {
-                let samples: usize = ids
-                    .iter()
-                    .map(|&id| s.footer.series[id as usize].samples as usize)
-                    .sum();
-                let decompress = match block {
-                    Block::Cached(_) => 0,
-                    // zstd gives about a byte a nanosecond; a sample decodes in a few.
-                    Block::Read(..) => b.raw_len as usize / 4,
-                };
-                samples + decompress
-            })
-            .sum();
-        let decoded = sightline_model::parallel::map_work(&reads, work, |(b, ids, block)| {
-            let block = match block {
-                Block::Cached(raw) => raw.clone(),
-                Block::Read(key, bytes) => {
-                    let raw = Arc::new(seg::decode_block(b, bytes)?);
-                    self.blocks.insert(key.clone(), raw.clone());
-                    raw
-                }
-            };
-            let mut part = Vec::with_capacity(ids.len());
-            for &id in *ids {
-                let mut smp = Vec::new();
-                seg::decode_series(
-                    &s.footer.series[id as usize],
-                    &block,
-                    sel.start_ms,
-                    sel.end_ms,
-                    &mut smp,
-                )?;
-                if !smp.is_empty() {
-                    part.push((s.labels[id as usize].clone(), smp));
-                }
-            }
-            Ok::<_, StoreError>(part)
-        });
-        for part in decoded {
-            out.extend(part?);
-        }
-        Ok(())
-    }
-
     /// Label sets of the series matching `matchers` with samples in the range, sorted.
     pub fn series(
         &self,
@@ -682,50 +532,6 @@ fn self_select(s: &LoadedSegment, sel: &SeriesSelection) -> Vec<u32> {
     s.select(&sel.matchers, sel.start_ms, sel.end_ms)
 }
 
-/// Merges the sources' series lists (each sorted by labels, sources oldest first) into one
-/// sorted list, each series' runs merged by [`merge_parts`]: a k-way merge, so no label
-/// set is hashed or copied.
-fn merge_sources(sources: Vec<Vec<(Labels, Vec<Sample>)>>) -> Vec<SelectedSeries> {
-    let mut iters: Vec<_> = sources
-        .into_iter()
-        .map(|s| s.into_iter().peekable())
-        .collect();
-    let mut out = Vec::new();
-    loop {
-        let mut least: Option<&Labels> = None;
-        for it in &mut iters {
-            // Sources mostly hold the same series, each one set shared through the store's
-            // interner: a set that is the least one already costs no comparison.
-            if let Some((l, _)) = it.peek()
-                && least.is_none_or(|m| !l.ptr_eq(m) && l < m)
-            {
-                least = Some(l);
-            }
-        }
-        let Some(least) = least.cloned() else {
-            return out;
-        };
-        let mut labels = None;
-        let mut parts = Vec::new();
-        for it in &mut iters {
-            if it
-                .peek()
-                .is_some_and(|(l, _)| l.ptr_eq(&least) || *l == least)
-                && let Some((l, samples)) = it.next()
-            {
-                labels.get_or_insert(l);
-                parts.push(samples);
-            }
-        }
-        let samples = merge_parts(parts);
-        if let Some(labels) = labels
-            && !samples.is_empty()
-        {
-            out.push(SelectedSeries { labels, samples });
-        }
-    }
-}
-
 /// Merges sorted sample runs from sources in write order: by time, and for a timestamp in
 /// several runs the value of the last run wins.
 fn merge_parts(mut parts: Vec<Vec<Sample>>) -> Vec<Sample> {
@@ -744,5 +550,6 @@ fn merge_parts(mut parts: Vec<Vec<Sample>>) -> Vec<Sample> {
     sort_dedup(parts.into_iter().flatten().collect())
 }
 
+mod select;
 #[cfg(test)]
 mod tests;

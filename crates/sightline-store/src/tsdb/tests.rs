@@ -1,5 +1,6 @@
 //! TSDB tests through the real store: WAL, heads, flush, restart, compaction.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -380,4 +381,61 @@ async fn old_and_by_reference_wal_records_replay_across_files() {
             ("b".to_string(), vec![(2000, 3.0), (3000, 3.0), (4000, 4.0)]),
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_selection_over_overlapping_segments_and_the_head_keeps_the_last_write() {
+    // Enough series and samples to decode on threads, over several blocks a segment, with
+    // each round of writes overlapping the one before: the later write must win whichever
+    // source holds it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_with(dir.path(), |_| {}).await;
+    let hosts: Vec<String> = (0..1500).map(|h| format!("h{h:04}")).collect();
+    let mut want: BTreeMap<String, BTreeMap<i64, f64>> = BTreeMap::new();
+    for round in 0..3i64 {
+        let mut all = Vec::new();
+        for (h, host) in hosts.iter().enumerate() {
+            // Every third host skips the middle round: its series is in two sources only.
+            if round == 1 && h % 3 == 0 {
+                continue;
+            }
+            let samples: Vec<(i64, f64)> = (round * 40..round * 40 + 60)
+                .map(|t| {
+                    (
+                        t * 1000,
+                        (h as f64 * 7919.0 + t as f64) / 7.0 + round as f64,
+                    )
+                })
+                .collect();
+            for &(t, v) in &samples {
+                want.entry(host.clone()).or_default().insert(t, v);
+            }
+            all.push(series("cpu", host, &samples));
+        }
+        store.append_metrics(batch(all)).await.expect("append");
+        if round < 2 {
+            store.flush().await.expect("flush");
+        }
+    }
+    let segments = store.tsdb().read().segments.clone();
+    assert_eq!(segments.len(), 2);
+    assert!(
+        segments.iter().all(|s| s.footer.blocks.len() > 1),
+        "every segment spans several blocks"
+    );
+    for (start, end) in [(0, i64::MAX), (50_000, 70_000)] {
+        let got = read(
+            &store,
+            &sel(&[("__name__", MatchOp::Eq, "cpu")], start, end),
+        )
+        .await;
+        let want: Vec<(String, Vec<(i64, f64)>)> = want
+            .iter()
+            .map(|(host, s)| {
+                let s: Vec<(i64, f64)> = s.range(start..=end).map(|(&t, &v)| (t, v)).collect();
+                (host.clone(), s)
+            })
+            .collect();
+        assert_eq!(got, want, "range {start}..={end}");
+    }
 }
