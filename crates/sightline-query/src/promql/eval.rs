@@ -20,6 +20,7 @@
 mod aggregate;
 mod binary;
 mod rollup;
+mod rollup_aggregate;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -134,6 +135,8 @@ pub(crate) struct Evaluator<'a> {
     subquery_depth: usize,
     /// Per range-function node computed as a rollup: its values for a chunk of steps.
     rollups: HashMap<usize, rollup::Rollup>,
+    /// Per aggregation node computed over a rollup: its values for the rollup's chunk.
+    aggregate_chunks: HashMap<usize, rollup_aggregate::AggregateChunk>,
 }
 
 /// Sample indexes of one series: the first at or after `from_ms` (`lo`) and the first after
@@ -227,6 +230,7 @@ impl<'a> Evaluator<'a> {
             slide: None,
             subquery_depth: 0,
             rollups: HashMap::new(),
+            aggregate_chunks: HashMap::new(),
         }
     }
 
@@ -276,7 +280,10 @@ impl<'a> Evaluator<'a> {
             Expr::MatrixSelector(ms) => Ok(Value::Matrix(self.range_selector(ms, t)?)),
             Expr::Subquery(sq) => Ok(Value::Matrix(self.subquery(sq, t)?)),
             Expr::Call(c) => functions::call(self, c, t),
-            Expr::Aggregate(a) => aggregate::eval(self, a, t),
+            Expr::Aggregate(a) => match self.aggregate_rollup_step(a, t)? {
+                Some(v) => Ok(Value::Vector(v)),
+                None => aggregate::eval(self, a, t),
+            },
             Expr::Binary(b) => binary::eval(self, b, t),
             Expr::Extension(_) => Err(PromError::exec("extension expressions are not supported")),
         }

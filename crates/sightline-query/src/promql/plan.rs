@@ -373,7 +373,10 @@ pub(crate) fn fetch(
                 let in_range =
                     |p: &Sample| p.timestamp_ms >= need.start_ms && p.timestamp_ms <= need.end_ms;
                 // A source returns the asked range already; filter only when it did not.
-                let samples: Vec<Sample> = if s.samples.iter().all(in_range) {
+                // Timestamps ascend (`SeriesData`'s invariant): the ends tell.
+                let within =
+                    s.samples.first().is_none_or(in_range) && s.samples.last().is_none_or(in_range);
+                let samples: Vec<Sample> = if within {
                     s.samples
                 } else {
                     s.samples.into_iter().filter(in_range).collect()

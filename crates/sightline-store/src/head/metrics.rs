@@ -19,6 +19,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::OnceLock;
 
 use foldhash::HashMap;
 
@@ -61,7 +62,15 @@ pub struct TenantSeries {
     postings: Postings,
     metadata: BTreeMap<String, MetricMetadata>,
     exemplars: VecDeque<(u32, Exemplar)>,
+    /// Each id's position among the series sorted by labels, made by the first large
+    /// selection after a series was added: a selection returns its series in label order
+    /// (what every other source gives and the merge needs) by sorting integers, not sets.
+    rank: OnceLock<Vec<u32>>,
 }
+
+/// A selection of at least 1/`RANK_SELECTION_SHARE` of a tenant's series is sorted by
+/// [`TenantSeries::rank`] (made if need be); a smaller one by comparing its own sets.
+const RANK_SELECTION_SHARE: usize = 8;
 
 pub struct HeadSeries {
     pub labels: Labels,
@@ -243,6 +252,7 @@ impl MetricHead {
                         .or_default()
                         .push(id);
                     head.series.push(HeadSeries::new(s.labels.clone()));
+                    head.rank.take();
                     self.raw_bytes += s
                         .labels
                         .iter()
@@ -380,11 +390,27 @@ impl TenantSeries {
             .find(|&id| self.series[id as usize].labels == *labels)
     }
 
-    /// The series matching every matcher.
+    /// The series matching every matcher, sorted by labels.
     pub fn select(&self, matchers: &[LabelMatcher]) -> Vec<&HeadSeries> {
-        self.postings
-            .select(matchers, |id| &self.series[id as usize].labels)
-            .into_iter()
+        let mut ids = self
+            .postings
+            .select(matchers, |id| &self.series[id as usize].labels);
+        let labels = |id: u32| &self.series[id as usize].labels;
+        if self.rank.get().is_some() || ids.len() * RANK_SELECTION_SHARE >= self.series.len() {
+            let rank = self.rank.get_or_init(|| {
+                let mut order: Vec<u32> = (0..self.series.len() as u32).collect();
+                order.sort_unstable_by(|&a, &b| labels(a).cmp(labels(b)));
+                let mut rank = vec![0u32; order.len()];
+                for (pos, &id) in order.iter().enumerate() {
+                    rank[id as usize] = pos as u32;
+                }
+                rank
+            });
+            ids.sort_unstable_by_key(|&id| rank[id as usize]);
+        } else {
+            ids.sort_unstable_by(|&a, &b| labels(a).cmp(labels(b)));
+        }
+        ids.into_iter()
             .map(|id| &self.series[id as usize])
             .collect()
     }
@@ -500,6 +526,47 @@ mod tests {
             }
         );
         assert_eq!(hs.min_max_ts(), Some((-7, 199_000)));
+    }
+
+    #[test]
+    fn selections_come_sorted_by_labels_before_and_after_new_series() {
+        use sightline_model::{LabelMatcher, MatchOp};
+        let tenant = TenantId::new("t").expect("tenant");
+        let mut head = MetricHead::default();
+        let add = |head: &mut MetricHead, hosts: &[u32]| {
+            let series: Vec<SeriesSamples> = hosts
+                .iter()
+                .map(|h| SeriesSamples {
+                    labels: Labels::from_pairs([
+                        ("__name__", if h % 2 == 0 { "a" } else { "b" }),
+                        ("host", &format!("h{h}")),
+                    ]),
+                    samples: vec![Sample {
+                        timestamp_ms: 1,
+                        value: 1.0,
+                    }],
+                    exemplars: vec![],
+                })
+                .collect();
+            head.append(&tenant, &series, &[]);
+        };
+        let check = |head: &MetricHead, matchers: &[LabelMatcher], want: usize| {
+            let got = head.tenant(&tenant).expect("tenant").select(matchers);
+            assert_eq!(got.len(), want);
+            assert!(got.is_sorted_by(|a, b| a.labels < b.labels), "{matchers:?}");
+        };
+        let one = [LabelMatcher::new("host", MatchOp::Eq, "h7").expect("matcher")];
+        let some = [LabelMatcher::new("host", MatchOp::Re, "h1.").expect("matcher")];
+        let evens = [LabelMatcher::new("__name__", MatchOp::Eq, "a").expect("matcher")];
+        // Arrival order unlike label order: descending hosts, names interleaved.
+        add(&mut head, &(0..100).rev().collect::<Vec<_>>());
+        check(&head, &some, 10);
+        check(&head, &evens, 50);
+        check(&head, &one, 1);
+        add(&mut head, &(100..140).rev().collect::<Vec<_>>());
+        check(&head, &some, 10);
+        check(&head, &evens, 70);
+        check(&head, &[], 140);
     }
 
     proptest! {

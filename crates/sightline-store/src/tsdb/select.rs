@@ -91,8 +91,10 @@ impl Tsdb {
                 sorted.push(s.sorted);
             }
             for part in &heads {
+                // A head selects its series sorted (`TenantSeries::select`).
                 let list: Vec<&Labels> = part.iter().map(|(l, _)| l).collect();
-                sorted.push(list.is_sorted_by(|a, b| a < b));
+                debug_assert!(list.is_sorted_by(|a, b| a < b));
+                sorted.push(true);
                 lists.push(list);
             }
             merge_label_lists(&lists, &sorted)

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 
+use promql_parser::parser::token::TokenId;
 use promql_parser::parser::token::{
     T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_GROUP, T_MAX, T_MIN, T_QUANTILE, T_STDDEV,
     T_STDVAR, T_SUM, T_TOPK,
@@ -41,7 +42,7 @@ type FastHash = foldhash::fast::RandomState;
 const GROUP_KEYS_MAX: usize = 1 << 18;
 
 impl GroupKeys {
-    fn key(&mut self, labels: &Labels, without: bool, grouping: &[String]) -> Labels {
+    pub(super) fn key(&mut self, labels: &Labels, without: bool, grouping: &[String]) -> Labels {
         let addr = labels.addr();
         if let Some((_, key)) = self.by_input.get(&addr) {
             return key.clone();
@@ -65,10 +66,85 @@ impl GroupKeys {
 
 struct Group {
     labels: Labels,
+    acc: Acc,
+    heap: Vec<Elem>,
+}
+
+/// What a group of the value-only aggregations keeps: the running value, mean and count.
+/// The step-by-step path and the rollup path (`rollup_aggregate`) both go through
+/// [`Acc::first`], [`Acc::add`] and [`Acc::value`], so they compute alike.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Acc {
     value: f64,
     mean: f64,
     count: f64,
-    heap: Vec<Elem>,
+}
+
+impl Acc {
+    /// A group's state after its first element.
+    pub(super) fn first(op: TokenId, v: f64) -> Self {
+        let value = match op {
+            T_STDDEV | T_STDVAR => 0.0,
+            T_GROUP => 1.0,
+            _ => v,
+        };
+        Self {
+            value,
+            mean: v,
+            count: 1.0,
+        }
+    }
+
+    /// Adds an element to the group for the aggregations that keep no elements; `false`
+    /// for those that do (`topk`, `bottomk`, `quantile`) and anything else.
+    pub(super) fn add(&mut self, op: TokenId, v: f64) -> bool {
+        match op {
+            T_SUM => self.value += v,
+            T_AVG => {
+                self.count += 1.0;
+                if self.mean.is_infinite() {
+                    if v.is_infinite() && (self.mean > 0.0) == (v > 0.0) {
+                        return true;
+                    }
+                    if !v.is_infinite() && !v.is_nan() {
+                        return true;
+                    }
+                }
+                self.mean += v / self.count - self.mean / self.count;
+            }
+            T_GROUP => {}
+            T_COUNT | T_COUNT_VALUES => self.count += 1.0,
+            T_MAX => {
+                if self.value < v || self.value.is_nan() {
+                    self.value = v;
+                }
+            }
+            T_MIN => {
+                if self.value > v || self.value.is_nan() {
+                    self.value = v;
+                }
+            }
+            T_STDDEV | T_STDVAR => {
+                self.count += 1.0;
+                let delta = v - self.mean;
+                self.mean += delta / self.count;
+                self.value += delta * (v - self.mean);
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// The group's result for the aggregations [`Acc::add`] handles.
+    pub(super) fn value(&self, op: TokenId) -> f64 {
+        match op {
+            T_AVG => self.mean,
+            T_COUNT | T_COUNT_VALUES => self.count,
+            T_STDVAR => self.value / self.count,
+            T_STDDEV => (self.value / self.count).sqrt(),
+            _ => self.value,
+        }
+    }
 }
 
 pub(super) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<Value, PromError> {
@@ -141,57 +217,24 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<
                 index.insert(key.addr(), groups.len());
                 let mut g = Group {
                     labels: key,
-                    value: s.v,
-                    mean: s.v,
-                    count: 1.0,
+                    acc: Acc::first(op, s.v),
                     heap: Vec::new(),
                 };
-                match op {
-                    T_STDDEV | T_STDVAR => g.value = 0.0,
-                    T_GROUP => g.value = 1.0,
-                    T_TOPK | T_BOTTOMK | T_QUANTILE => g.heap.push(Elem {
+                if matches!(op, T_TOPK | T_BOTTOMK | T_QUANTILE) {
+                    g.heap.push(Elem {
                         labels: labels.clone(),
                         v: s.v,
-                    }),
-                    _ => {}
+                    });
                 }
                 groups.push(g);
                 continue;
             }
         };
         let g = &mut groups[gi];
+        if g.acc.add(op, s.v) {
+            continue;
+        }
         match op {
-            T_SUM => g.value += s.v,
-            T_AVG => {
-                g.count += 1.0;
-                if g.mean.is_infinite() {
-                    if s.v.is_infinite() && (g.mean > 0.0) == (s.v > 0.0) {
-                        continue;
-                    }
-                    if !s.v.is_infinite() && !s.v.is_nan() {
-                        continue;
-                    }
-                }
-                g.mean += s.v / g.count - g.mean / g.count;
-            }
-            T_GROUP => {}
-            T_COUNT | T_COUNT_VALUES => g.count += 1.0,
-            T_MAX => {
-                if g.value < s.v || g.value.is_nan() {
-                    g.value = s.v;
-                }
-            }
-            T_MIN => {
-                if g.value > s.v || g.value.is_nan() {
-                    g.value = s.v;
-                }
-            }
-            T_STDDEV | T_STDVAR => {
-                g.count += 1.0;
-                let delta = s.v - g.mean;
-                g.mean += delta / g.count;
-                g.value += delta * (s.v - g.mean);
-            }
             T_TOPK => {
                 let e = Elem { labels, v: s.v };
                 let top = g.heap[0].v;
@@ -224,10 +267,6 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<
     let mut out = Vec::with_capacity(groups.len());
     for mut g in groups {
         let v = match op {
-            T_AVG => g.mean,
-            T_COUNT | T_COUNT_VALUES => g.count,
-            T_STDVAR => g.value / g.count,
-            T_STDDEV => (g.value / g.count).sqrt(),
             T_QUANTILE => quantile(param_f, g.heap.iter().map(|e| e.v).collect()),
             T_TOPK | T_BOTTOMK => {
                 // Go sorts the heap with the reversed heap order.
@@ -240,7 +279,7 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, a: &AggregateExpr, t: i64) -> Result<
                 out.extend(g.heap);
                 continue;
             }
-            _ => g.value,
+            _ => g.acc.value(op),
         };
         out.push(Elem {
             labels: g.labels,

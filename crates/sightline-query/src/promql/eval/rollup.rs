@@ -32,15 +32,15 @@ const CELLS_MAX: usize = 1 << 20;
 
 /// One range-function node's values for the steps `[first_step, first_step + steps)`.
 pub(super) struct Rollup {
-    first_step: usize,
-    steps: usize,
+    pub(super) first_step: usize,
+    pub(super) steps: usize,
     /// Series-major: the value of series `i` at step `first_step + k` is at `i * steps + k`.
-    values: Vec<Option<f64>>,
+    pub(super) values: Vec<Option<f64>>,
     cursors: Vec<Cursor>,
     /// Each series' samples without staleness markers (shared when it has none).
     samples: Vec<Arc<Vec<Sample>>>,
     /// The output labels of each series.
-    labels: Vec<Labels>,
+    pub(super) labels: Vec<Labels>,
 }
 
 impl Evaluator<'_> {
@@ -52,6 +52,33 @@ impl Evaluator<'_> {
         params: &[f64],
         t: i64,
     ) -> Result<Option<Vec<Elem>>, PromError> {
+        let Some(k) = self.rollup_chunk(c, params, t)? else {
+            return Ok(None);
+        };
+        let Some(r) = self.rollups.get(&(c as *const Call as usize)) else {
+            return Ok(None);
+        };
+        let mut out = Vec::new();
+        for (i, labels) in r.labels.iter().enumerate() {
+            if let Some(v) = r.values[i * r.steps + k] {
+                out.push(Elem {
+                    labels: labels.clone(),
+                    v,
+                });
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// When call `c` at outer step `t` can be computed as a rollup, makes sure the chunk
+    /// holding `t` is in `self.rollups` (keyed by the call's address) and returns `t`'s
+    /// index in it; `None` to evaluate the call step by step.
+    pub(super) fn rollup_chunk(
+        &mut self,
+        c: &Call,
+        params: &[f64],
+        t: i64,
+    ) -> Result<Option<usize>, PromError> {
         let name = c.func.name;
         let step_ms = self.times.step_ms;
         if step_ms <= 0
@@ -86,20 +113,7 @@ impl Evaluator<'_> {
         if !self.rollups.get(&node).is_some_and(in_chunk) {
             self.compute_chunk(node, name, ms, params, step)?;
         }
-        let Some(r) = self.rollups.get(&node) else {
-            return Ok(None);
-        };
-        let k = step - r.first_step;
-        let mut out = Vec::new();
-        for (i, labels) in r.labels.iter().enumerate() {
-            if let Some(v) = r.values[i * r.steps + k] {
-                out.push(Elem {
-                    labels: labels.clone(),
-                    v,
-                });
-            }
-        }
-        Ok(Some(out))
+        Ok(self.rollups.get(&node).map(|r| step - r.first_step))
     }
 
     /// Computes node `node`'s values for the chunk of steps starting at `first_step`.

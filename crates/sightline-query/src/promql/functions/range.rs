@@ -20,7 +20,7 @@ use crate::promql::eval::{Elem, Evaluator, Value, unwrap_parens};
 use crate::promql::gomath::kahan_sum_inc;
 use crate::promql::plan::{at_ms, duration_ms, node_key, offset_ms};
 
-pub(super) fn is_range_function(name: &str) -> bool {
+pub(crate) fn is_range_function(name: &str) -> bool {
     matches!(
         name,
         "rate"

@@ -134,6 +134,20 @@ fn rollups_equal_step_by_step_evaluation() {
         "rate(c[5m] offset 10m)",
         "max_over_time(g[1h] @ 5400)",
         "sum by (job) (rate(c[5m]))",
+        // Aggregations folded over the rollup (`eval/rollup_aggregate.rs`), groups that
+        // miss steps (the gaps), and consumers of the groups' order.
+        "avg by (job) (avg_over_time(g[7m]))",
+        "count without (host) (rate(c[5m]))",
+        "min(max_over_time(g[1m]))",
+        "max by (host) (min_over_time(g[2m]))",
+        "group by (job) (changes(g[5m]))",
+        "stddev by (job) (deriv(g[5m]))",
+        "stdvar(rate(c[5m]))",
+        "sum by (host) (rate(c[1m]))",
+        "sum(sum by (host) (rate(c[5m])))",
+        "sum(avg by (host) (avg_over_time(g[5m] offset 1m)) * 2)",
+        "topk(3, avg by (host) (avg_over_time(g[5m])))",
+        "sum by (job) (quantile_over_time(0.5, g[5m]))",
         "rate(c[5m]) / on (host, job) group_left avg_over_time(g[5m])",
     ];
     for q in queries {
