@@ -174,6 +174,46 @@ mod tests {
         }
 
         #[test]
+        fn runs_of_varints_read_back_whatever_their_sizes(
+            values in proptest::collection::vec(any::<u64>().prop_flat_map(|v| (0u32..64).prop_map(move |b| v >> b)), 0..40)
+        ) {
+            // Mixed sizes put one-byte varints, read by their shortcut, next to longer ones
+            // and at the very end of the buffer.
+            let mut out = Vec::new();
+            for &v in &values {
+                put_uvarint(&mut out, v);
+            }
+            let mut r = Reader::new(&out, "test");
+            for &v in &values {
+                prop_assert_eq!(r.uvarint().unwrap(), v);
+            }
+            prop_assert!(r.is_empty());
+        }
+
+        #[test]
+        fn varint_reads_agree_with_a_byte_at_a_time_reader(buf in proptest::collection::vec(any::<u8>(), 0..40)) {
+            // Any bytes, overlong and unterminated varints included.
+            let mut r = Reader::new(&buf, "fuzz");
+            let mut pos = 0;
+            loop {
+                let mut want: Option<u64> = None;
+                let mut v = 0u64;
+                for (i, &b) in buf[pos..].iter().enumerate().take(10) {
+                    v |= u64::from(b & 0x7f).checked_shl(7 * i as u32).unwrap_or(0);
+                    if b & 0x80 == 0 {
+                        want = Some(v);
+                        pos += i + 1;
+                        break;
+                    }
+                }
+                prop_assert_eq!(r.uvarint().ok(), want);
+                if want.is_none() {
+                    break;
+                }
+            }
+        }
+
+        #[test]
         fn reader_never_panics(buf in proptest::collection::vec(any::<u8>(), 0..64)) {
             let mut r = Reader::new(&buf, "fuzz");
             while !r.is_empty() {

@@ -24,7 +24,7 @@ use sightline_model::{Labels, Sample, is_stale_nan};
 
 use super::{Cursor, Elem, Evaluator, unwrap_parens};
 use crate::promql::error::PromError;
-use crate::promql::functions::apply_range_function;
+use crate::promql::functions::{apply_range_function, avg_over_time_each};
 use crate::promql::plan::{duration_ms, node_key, offset_ms};
 
 /// Most values a chunk holds (series × steps): 16 MiB of `Option<f64>`.
@@ -190,11 +190,30 @@ impl Evaluator<'_> {
                    cursors: &mut [Cursor],
                    values: &mut [Option<f64>]|
          -> Result<(), PromError> {
+            // `avg_over_time` takes a series' windows together (`avg_over_time_each`).
+            let mut spans: Vec<(usize, usize, usize)> = Vec::new();
+            let mut means = Vec::new();
             for ((s, cursor), out) in samples
                 .iter()
                 .zip(cursors.iter_mut())
                 .zip(values.chunks_mut(steps))
             {
+                if name == "avg_over_time" {
+                    spans.clear();
+                    for (k, &(rt, _)) in windows.iter().enumerate() {
+                        let (lo, hi) = cursor.window(s, rt - range_ms, rt);
+                        if lo < hi {
+                            spans.push((k, lo, hi));
+                        }
+                    }
+                    let points: Vec<&[Sample]> =
+                        spans.iter().map(|&(_, lo, hi)| &s[lo..hi]).collect();
+                    avg_over_time_each(&points, &mut means);
+                    for (&(k, _, _), &v) in spans.iter().zip(&means) {
+                        out[k] = Some(v);
+                    }
+                    continue;
+                }
                 for (&(rt, t), slot) in windows.iter().zip(out.iter_mut()) {
                     let (lo, hi) = cursor.window(s, rt - range_ms, rt);
                     if lo < hi {
