@@ -190,30 +190,32 @@ impl Evaluator<'_> {
                    cursors: &mut [Cursor],
                    values: &mut [Option<f64>]|
          -> Result<(), PromError> {
-            // `avg_over_time` takes a series' windows together (`avg_over_time_each`).
-            let mut spans: Vec<(usize, usize, usize)> = Vec::new();
-            let mut means = Vec::new();
+            // `avg_over_time` takes all the job's windows together, across series too
+            // (`avg_over_time_each`), then writes each mean to its cell.
+            if name == "avg_over_time" {
+                let mut cells: Vec<usize> = Vec::new();
+                let mut points: Vec<&[Sample]> = Vec::new();
+                for (i, (s, cursor)) in samples.iter().zip(cursors.iter_mut()).enumerate() {
+                    for (k, &(rt, _)) in windows.iter().enumerate() {
+                        let (lo, hi) = cursor.window(s, rt - range_ms, rt);
+                        if lo < hi {
+                            cells.push(i * steps + k);
+                            points.push(&s[lo..hi]);
+                        }
+                    }
+                }
+                let mut means = Vec::with_capacity(points.len());
+                avg_over_time_each(&points, &mut means);
+                for (&cell, &v) in cells.iter().zip(&means) {
+                    values[cell] = Some(v);
+                }
+                return Ok(());
+            }
             for ((s, cursor), out) in samples
                 .iter()
                 .zip(cursors.iter_mut())
                 .zip(values.chunks_mut(steps))
             {
-                if name == "avg_over_time" {
-                    spans.clear();
-                    for (k, &(rt, _)) in windows.iter().enumerate() {
-                        let (lo, hi) = cursor.window(s, rt - range_ms, rt);
-                        if lo < hi {
-                            spans.push((k, lo, hi));
-                        }
-                    }
-                    let points: Vec<&[Sample]> =
-                        spans.iter().map(|&(_, lo, hi)| &s[lo..hi]).collect();
-                    avg_over_time_each(&points, &mut means);
-                    for (&(k, _, _), &v) in spans.iter().zip(&means) {
-                        out[k] = Some(v);
-                    }
-                    continue;
-                }
                 for (&(rt, t), slot) in windows.iter().zip(out.iter_mut()) {
                     let (lo, hi) = cursor.window(s, rt - range_ms, rt);
                     if lo < hi {
