@@ -24,6 +24,33 @@ pub fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(b);
 }
 
+/// The unsigned LEB128 varint at `buf[pos..]` and where it ends. One and two bytes, most
+/// varints here (lengths, ids, deltas of a few hundred), take a load and a compare each.
+#[inline(always)]
+fn varint_at(buf: &[u8], pos: usize) -> Result<(u64, usize), &'static str> {
+    if let Some(&b) = buf.get(pos)
+        && b < 0x80
+    {
+        return Ok((u64::from(b), pos + 1));
+    }
+    if let Some(&[b0, b1]) = buf.get(pos..pos + 2)
+        && b1 < 0x80
+    {
+        return Ok((u64::from(b0 & 0x7f) | u64::from(b1) << 7, pos + 2));
+    }
+    let mut v = 0u64;
+    let mut pos = pos;
+    for shift in (0..64).step_by(7) {
+        let &b = buf.get(pos).ok_or("truncated varint")?;
+        pos += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return Ok((v, pos));
+        }
+    }
+    Err("varint longer than 10 bytes")
+}
+
 /// A cursor over a byte slice whose every read is checked.
 pub struct Reader<'a> {
     buf: &'a [u8],
@@ -46,31 +73,38 @@ impl<'a> Reader<'a> {
     }
 
     pub fn uvarint(&mut self) -> Result<u64, StoreError> {
-        // Most varints here are lengths and ids below 128: one byte.
-        if let Some(&b) = self.buf.get(self.pos)
-            && b < 0x80
-        {
-            self.pos += 1;
-            return Ok(u64::from(b));
-        }
-        let mut v: u64 = 0;
-        for shift in (0..64).step_by(7) {
-            let b = *self
-                .buf
-                .get(self.pos)
-                .ok_or_else(|| self.corrupt("truncated varint"))?;
-            self.pos += 1;
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(self.corrupt("varint longer than 10 bytes"))
+        let (v, next) = varint_at(self.buf, self.pos).map_err(|why| self.corrupt(why))?;
+        self.pos = next;
+        Ok(v)
     }
 
     pub fn ivarint(&mut self) -> Result<i64, StoreError> {
         let u = self.uvarint()?;
         Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
+    }
+
+    /// Reads `n` varints in a row, handing each to `f` in order: the loop over a column
+    /// of them, on a local position.
+    #[inline]
+    pub fn uvarints(&mut self, n: usize, mut f: impl FnMut(u64)) -> Result<(), StoreError> {
+        let buf = self.buf;
+        let mut pos = self.pos;
+        for _ in 0..n {
+            let (u, next) = varint_at(buf, pos).map_err(|why| {
+                self.pos = pos;
+                self.corrupt(why)
+            })?;
+            pos = next;
+            f(u);
+        }
+        self.pos = pos;
+        Ok(())
+    }
+
+    /// [`Reader::uvarints`] of zig-zag varints.
+    #[inline]
+    pub fn ivarints(&mut self, n: usize, mut f: impl FnMut(i64)) -> Result<(), StoreError> {
+        self.uvarints(n, |u| f(((u >> 1) as i64) ^ -((u & 1) as i64)))
     }
 
     /// A varint length that must fit in what is left of the buffer.

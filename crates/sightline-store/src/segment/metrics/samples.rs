@@ -106,48 +106,56 @@ pub fn encode(samples: &[Sample], out: &mut Vec<u8>) {
 
 /// Decodes `n` samples written by [`encode`], appending them to `out`.
 pub fn decode(r: &mut Reader<'_>, n: usize, out: &mut Vec<Sample>) -> Result<(), StoreError> {
+    if n == 0 {
+        return Ok(());
+    }
     let start = out.len();
     out.reserve(n);
-    let (mut t, mut d) = (0i64, 0i64);
-    for i in 0..n {
-        let x = r.ivarint()?;
-        match i {
-            0 => t = x,
-            1 => {
-                d = x;
-                t = t.wrapping_add(d);
-            }
-            _ => {
-                d = d.wrapping_add(x);
-                t = t.wrapping_add(d);
-            }
-        }
+    let mut t = r.ivarint()?;
+    out.push(Sample {
+        timestamp_ms: t,
+        value: 0.0,
+    });
+    if n > 1 {
+        let mut d = r.ivarint()?;
+        t = t.wrapping_add(d);
         out.push(Sample {
             timestamp_ms: t,
             value: 0.0,
         });
+        r.ivarints(n - 2, |dod| {
+            d = d.wrapping_add(dod);
+            t = t.wrapping_add(d);
+            out.push(Sample {
+                timestamp_ms: t,
+                value: 0.0,
+            });
+        })?;
     }
-    if n == 0 {
-        return Ok(());
-    }
+    let mut slots = out[start..].iter_mut();
     match r.bytes(1)?[0] {
         KIND_DECIMAL => {
             let exp = usize::try_from(r.ivarint()?)
                 .ok()
                 .filter(|&e| e <= EXP_MAX)
                 .ok_or_else(|| StoreError::Corrupt("metrics samples: bad exponent".into()))?;
+            let scale = POW10[exp];
             let mut m = 0i64;
-            for s in &mut out[start..] {
-                m = m.wrapping_add(r.ivarint()?);
-                s.value = m as f64 / POW10[exp];
-            }
+            r.ivarints(n, |x| {
+                m = m.wrapping_add(x);
+                if let Some(s) = slots.next() {
+                    s.value = m as f64 / scale;
+                }
+            })?;
         }
         KIND_XOR => {
             let mut bits = 0u64;
-            for s in &mut out[start..] {
-                bits ^= r.uvarint()?;
-                s.value = f64::from_bits(bits);
-            }
+            r.uvarints(n, |x| {
+                bits ^= x;
+                if let Some(s) = slots.next() {
+                    s.value = f64::from_bits(bits);
+                }
+            })?;
         }
         k => {
             return Err(StoreError::Corrupt(format!(
