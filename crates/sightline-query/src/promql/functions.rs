@@ -20,7 +20,7 @@ use super::eval::{Elem, Evaluator, Value, check_unique, drop_name, unwrap_parens
 use super::gomath::{self, go_max, go_min, go_sort, log2, log10};
 
 pub(crate) use histogram::quantile;
-pub(crate) use range::apply as apply_range_function;
+pub(crate) use range::{RangeFn, apply as apply_range_function, range_fn};
 pub(crate) use range::{avg_over_time_each, is_range_function};
 
 pub(crate) fn call(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Value, PromError> {

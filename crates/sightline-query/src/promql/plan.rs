@@ -348,6 +348,14 @@ fn collect<'e>(expr: &'e Expr, lo: i64, hi: i64, times: &Times, out: &mut Vec<Ne
 
 /// Fetches the series of every selector of `expr`, one `select` per selector, counting
 /// samples against `samples_max`.
+/// Whether any sample is a staleness marker: folds over runs of samples, without a branch
+/// per sample, so the compares vectorise.
+fn has_stale(samples: &[Sample]) -> bool {
+    samples
+        .chunks(64)
+        .any(|run| run.iter().fold(false, |any, p| any | is_stale_nan(p.value)))
+}
+
 pub(crate) fn fetch(
     src: &dyn SeriesSource,
     tenant: &TenantId,
@@ -385,7 +393,7 @@ pub(crate) fn fetch(
                 Series {
                     labels_without_name: drop_name(&labels),
                     labels,
-                    has_stale: samples.iter().any(|p| is_stale_nan(p.value)),
+                    has_stale: has_stale(&samples),
                     samples: Arc::new(samples),
                 }
             })

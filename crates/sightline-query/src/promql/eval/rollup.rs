@@ -24,7 +24,7 @@ use sightline_model::{Labels, Sample, is_stale_nan};
 
 use super::{Cursor, Elem, Evaluator, unwrap_parens};
 use crate::promql::error::PromError;
-use crate::promql::functions::{apply_range_function, avg_over_time_each};
+use crate::promql::functions::{RangeFn, apply_range_function, avg_over_time_each, range_fn};
 use crate::promql::plan::{duration_ms, node_key, offset_ms};
 
 /// Most values a chunk holds (series × steps): 16 MiB of `Option<f64>`.
@@ -186,13 +186,14 @@ impl Evaluator<'_> {
         rollup.values.clear();
         rollup.values.resize(series * steps, None);
 
+        let f = range_fn(name)?;
         let job = |samples: &[Arc<Vec<Sample>>],
                    cursors: &mut [Cursor],
                    values: &mut [Option<f64>]|
          -> Result<(), PromError> {
             // `avg_over_time` takes all the job's windows together, across series too
             // (`avg_over_time_each`), then writes each mean to its cell.
-            if name == "avg_over_time" {
+            if f == RangeFn::AvgOverTime {
                 let mut cells: Vec<usize> = Vec::new();
                 let mut points: Vec<&[Sample]> = Vec::new();
                 for (i, (s, cursor)) in samples.iter().zip(cursors.iter_mut()).enumerate() {
@@ -219,7 +220,7 @@ impl Evaluator<'_> {
                 for (&(rt, t), slot) in windows.iter().zip(out.iter_mut()) {
                     let (lo, hi) = cursor.window(s, rt - range_ms, rt);
                     if lo < hi {
-                        *slot = apply_range_function(name, &s[lo..hi], rt, range_ms, t, params)?;
+                        *slot = apply_range_function(f, &s[lo..hi], rt, range_ms, t, params)?;
                     }
                 }
             }

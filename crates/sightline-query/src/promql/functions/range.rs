@@ -20,31 +20,72 @@ use crate::promql::eval::{Elem, Evaluator, Value, unwrap_parens};
 use crate::promql::gomath::kahan_sum_inc;
 use crate::promql::plan::{at_ms, duration_ms, node_key, offset_ms};
 
+/// A range function, named once per query rather than matched by name at every window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RangeFn {
+    Rate,
+    Irate,
+    Increase,
+    Delta,
+    Idelta,
+    Resets,
+    Changes,
+    Deriv,
+    PredictLinear,
+    HoltWinters,
+    AvgOverTime,
+    MinOverTime,
+    MaxOverTime,
+    SumOverTime,
+    CountOverTime,
+    QuantileOverTime,
+    StddevOverTime,
+    StdvarOverTime,
+    LastOverTime,
+    PresentOverTime,
+    AbsentOverTime,
+}
+
+impl RangeFn {
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "rate" => Self::Rate,
+            "irate" => Self::Irate,
+            "increase" => Self::Increase,
+            "delta" => Self::Delta,
+            "idelta" => Self::Idelta,
+            "resets" => Self::Resets,
+            "changes" => Self::Changes,
+            "deriv" => Self::Deriv,
+            "predict_linear" => Self::PredictLinear,
+            "holt_winters" => Self::HoltWinters,
+            "avg_over_time" => Self::AvgOverTime,
+            "min_over_time" => Self::MinOverTime,
+            "max_over_time" => Self::MaxOverTime,
+            "sum_over_time" => Self::SumOverTime,
+            "count_over_time" => Self::CountOverTime,
+            "quantile_over_time" => Self::QuantileOverTime,
+            "stddev_over_time" => Self::StddevOverTime,
+            "stdvar_over_time" => Self::StdvarOverTime,
+            "last_over_time" => Self::LastOverTime,
+            "present_over_time" => Self::PresentOverTime,
+            "absent_over_time" => Self::AbsentOverTime,
+            _ => return None,
+        })
+    }
+}
+
+/// The range function `name`, or the parse error Prometheus gives for an unknown one.
+pub(crate) fn range_fn(name: &str) -> Result<RangeFn, PromError> {
+    RangeFn::from_name(name).ok_or_else(|| {
+        PromError::Parse(format!(
+            "parse error: unknown function with name \"{name}\""
+        ))
+    })
+}
+
 pub(crate) fn is_range_function(name: &str) -> bool {
-    matches!(
-        name,
-        "rate"
-            | "irate"
-            | "increase"
-            | "delta"
-            | "idelta"
-            | "resets"
-            | "changes"
-            | "deriv"
-            | "predict_linear"
-            | "holt_winters"
-            | "avg_over_time"
-            | "min_over_time"
-            | "max_over_time"
-            | "sum_over_time"
-            | "count_over_time"
-            | "quantile_over_time"
-            | "stddev_over_time"
-            | "stdvar_over_time"
-            | "last_over_time"
-            | "present_over_time"
-            | "absent_over_time"
-    )
+    RangeFn::from_name(name).is_some()
 }
 
 /// Where a range argument's window ends (its `@` time or `t`, minus offset) and its length.
@@ -105,9 +146,10 @@ pub(super) fn call(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Value, Pr
         return Ok(Value::Vector(out));
     }
     let node = c as *const Call as usize;
+    let f = range_fn(name)?;
     let mut out = Vec::with_capacity(matrix.len());
     for series in matrix {
-        let Some(v) = apply(name, &series.points, window_end, range_ms, t, &params)? else {
+        let Some(v) = apply(f, &series.points, window_end, range_ms, t, &params)? else {
             continue;
         };
         let labels: Labels = if name == "last_over_time" {
@@ -127,26 +169,26 @@ pub(super) fn call(ev: &mut Evaluator<'_>, c: &Call, t: i64) -> Result<Value, Pr
 /// markers), the window ending at `window_end` and `range_ms` long, evaluated at `t` with
 /// its scalar `params`; `None` when the function has no value for these points.
 pub(crate) fn apply(
-    name: &str,
+    f: RangeFn,
     points: &[Sample],
     window_end: i64,
     range_ms: i64,
     t: i64,
     params: &[f64],
 ) -> Result<Option<f64>, PromError> {
-    Ok(match name {
-        "rate" => extrapolated_rate(points, window_end, range_ms, true, true),
-        "increase" => extrapolated_rate(points, window_end, range_ms, true, false),
-        "delta" => extrapolated_rate(points, window_end, range_ms, false, false),
-        "irate" => instant_value(points, true),
-        "idelta" => instant_value(points, false),
-        "resets" => Some(
+    Ok(match f {
+        RangeFn::Rate => extrapolated_rate(points, window_end, range_ms, true, true),
+        RangeFn::Increase => extrapolated_rate(points, window_end, range_ms, true, false),
+        RangeFn::Delta => extrapolated_rate(points, window_end, range_ms, false, false),
+        RangeFn::Irate => instant_value(points, true),
+        RangeFn::Idelta => instant_value(points, false),
+        RangeFn::Resets => Some(
             points
                 .windows(2)
                 .filter(|w| w[1].value < w[0].value)
                 .count() as f64,
         ),
-        "changes" => Some(
+        RangeFn::Changes => Some(
             points
                 .windows(2)
                 .filter(|w| {
@@ -154,41 +196,42 @@ pub(crate) fn apply(
                 })
                 .count() as f64,
         ),
-        "deriv" => (points.len() >= 2).then(|| linear_regression(points, points[0].timestamp_ms).0),
-        "predict_linear" => (points.len() >= 2).then(|| {
+        RangeFn::Deriv => {
+            (points.len() >= 2).then(|| linear_regression(points, points[0].timestamp_ms).0)
+        }
+        RangeFn::PredictLinear => (points.len() >= 2).then(|| {
             let (slope, intercept) = linear_regression(points, t);
             intercept + slope * params[0]
         }),
-        "holt_winters" => holt_winters(points, params[0], params[1])?,
-        "avg_over_time" => Some(avg_over_time(points)),
-        "min_over_time" => Some(points.iter().fold(points[0].value, |m, p| {
+        RangeFn::HoltWinters => holt_winters(points, params[0], params[1])?,
+        RangeFn::AvgOverTime => Some(avg_over_time(points)),
+        RangeFn::MinOverTime => Some(points.iter().fold(points[0].value, |m, p| {
             if p.value < m || m.is_nan() {
                 p.value
             } else {
                 m
             }
         })),
-        "max_over_time" => Some(points.iter().fold(points[0].value, |m, p| {
+        RangeFn::MaxOverTime => Some(points.iter().fold(points[0].value, |m, p| {
             if p.value > m || m.is_nan() {
                 p.value
             } else {
                 m
             }
         })),
-        "sum_over_time" => Some(sum_over_time(points)),
-        "count_over_time" => Some(points.len() as f64),
-        "quantile_over_time" => Some(quantile(
+        RangeFn::SumOverTime => Some(sum_over_time(points)),
+        RangeFn::CountOverTime => Some(points.len() as f64),
+        RangeFn::QuantileOverTime => Some(quantile(
             params[0],
             points.iter().map(|p| p.value).collect(),
         )),
-        "stddev_over_time" => Some(stdvar_over_time(points).sqrt()),
-        "stdvar_over_time" => Some(stdvar_over_time(points)),
-        "last_over_time" => points.last().map(|p| p.value),
-        "present_over_time" => Some(1.0),
-        _ => {
-            return Err(PromError::Parse(format!(
-                "parse error: unknown function with name \"{name}\""
-            )));
+        RangeFn::StddevOverTime => Some(stdvar_over_time(points).sqrt()),
+        RangeFn::StdvarOverTime => Some(stdvar_over_time(points)),
+        RangeFn::LastOverTime => points.last().map(|p| p.value),
+        RangeFn::PresentOverTime => Some(1.0),
+        // Answered by `call` before any window is read.
+        RangeFn::AbsentOverTime => {
+            return Err(PromError::exec("absent_over_time has no per-window value"));
         }
     })
 }
@@ -207,7 +250,9 @@ fn extrapolated_rate(
     }
     let (first, last) = (points[0], points[points.len() - 1]);
     let mut result = last.value - first.value;
-    if is_counter {
+    // Most windows hold no reset: a pass without branches or a running sum tells, and
+    // only a window with one pays for the ordered sum Prometheus does.
+    if is_counter && has_decrease(points) {
         let mut prev = first.value;
         for p in &points[1..] {
             if p.value < prev {
@@ -244,6 +289,13 @@ fn extrapolated_rate(
         factor /= range_ms as f64 / 1000.0;
     }
     Some(result * factor)
+}
+
+/// Whether some point's value is below the one before it, without branching on each.
+fn has_decrease(points: &[Sample]) -> bool {
+    points
+        .windows(2)
+        .fold(false, |any, w| any | (w[1].value < w[0].value))
 }
 
 /// `irate` and `idelta`: from the last two points only.
