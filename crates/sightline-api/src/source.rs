@@ -78,6 +78,7 @@ impl SeriesSource for StoreSeries {
             .map(|s| SeriesData {
                 labels: s.labels,
                 samples: s.samples,
+                stale_free: !s.may_hold_stale,
             })
             .collect())
     }

@@ -25,7 +25,7 @@ pub use log::{LogBatch, LogRecord};
 pub use matcher::{LabelMatcher, MatchOp};
 pub use metric::{
     Exemplar, METRIC_NAME_LABEL, MetricBatch, MetricMetadata, MetricType, STALE_NAN_BITS, Sample,
-    SeriesSamples, SeriesSelection, is_stale_nan, stale_nan,
+    SeriesSamples, SeriesSelection, any_stale, is_stale_nan, stale_nan,
 };
 pub use span::{
     AttrValue, Span, SpanBatch, SpanEvent, SpanId, SpanKind, SpanLink, SpanStatus, StatusCode,

@@ -26,6 +26,14 @@ pub fn is_stale_nan(v: f64) -> bool {
     v.to_bits() == STALE_NAN_BITS
 }
 
+/// Whether any of `samples` is the staleness marker: folds over runs of samples without a
+/// branch per sample, so the compares vectorise.
+pub fn any_stale(samples: &[Sample]) -> bool {
+    samples
+        .chunks(64)
+        .any(|run| run.iter().fold(false, |any, p| any | is_stale_nan(p.value)))
+}
+
 /// One sample.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Sample {

@@ -169,6 +169,10 @@ pub struct SelectedSeries {
     pub labels: Labels,
     /// Sorted by time, one per timestamp.
     pub samples: Vec<Sample>,
+    /// `false` when no sample is a staleness marker; `true` when one may be (a source held
+    /// one, perhaps overwritten since or out of range). Told by decoding, which sees every
+    /// value while it is in cache.
+    pub may_hold_stale: bool,
 }
 
 pub struct Tsdb {

@@ -23,6 +23,7 @@ fn data(labels: &[(&str, &str)], points: &[(i64, f64)]) -> SeriesData {
                 value: v,
             })
             .collect(),
+        stale_free: false,
     }
 }
 
@@ -92,6 +93,7 @@ fn counter_increases_are_counted_once_with_resets() {
             timestamp_ms: T0 + 80_000,
             value: 3.0,
         }],
+        stale_free: false,
     };
     s.apply(T0 + 90_000, vec![vec![new], vec![]]);
     assert_eq!(total(&s).total, 21.0);

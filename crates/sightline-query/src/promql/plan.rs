@@ -13,7 +13,7 @@ use std::time::SystemTime;
 use promql_parser::label::{MatchOp as PMatchOp, Matcher};
 use promql_parser::parser::token::{T_LIMIT_RATIO, T_LIMITK};
 use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
-use sightline_model::is_stale_nan;
+use sightline_model::any_stale;
 use sightline_model::{
     LabelMatcher, Labels, METRIC_NAME_LABEL, MatchOp, Sample, SeriesSelection, TenantId,
 };
@@ -348,14 +348,6 @@ fn collect<'e>(expr: &'e Expr, lo: i64, hi: i64, times: &Times, out: &mut Vec<Ne
 
 /// Fetches the series of every selector of `expr`, one `select` per selector, counting
 /// samples against `samples_max`.
-/// Whether any sample is a staleness marker: folds over runs of samples, without a branch
-/// per sample, so the compares vectorise.
-fn has_stale(samples: &[Sample]) -> bool {
-    samples
-        .chunks(64)
-        .any(|run| run.iter().fold(false, |any, p| any | is_stale_nan(p.value)))
-}
-
 pub(crate) fn fetch(
     src: &dyn SeriesSource,
     tenant: &TenantId,
@@ -393,7 +385,7 @@ pub(crate) fn fetch(
                 Series {
                     labels_without_name: drop_name(&labels),
                     labels,
-                    has_stale: has_stale(&samples),
+                    has_stale: !s.stale_free && any_stale(&samples),
                     samples: Arc::new(samples),
                 }
             })

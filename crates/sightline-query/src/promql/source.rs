@@ -21,6 +21,9 @@ use super::error::SourceError;
 pub struct SeriesData {
     pub labels: Labels,
     pub samples: Vec<Sample>,
+    /// `true` when the source knows no sample is a staleness marker (a store tells while
+    /// decoding); `false` leaves the evaluator to look.
+    pub stale_free: bool,
 }
 
 /// Read access to stored metrics.
@@ -63,6 +66,7 @@ impl MemorySeries {
                     SeriesData {
                         labels,
                         samples: Vec::new(),
+                        stale_free: false,
                     },
                 ));
                 let last = self.series.len() - 1;
@@ -112,6 +116,7 @@ impl SeriesSource for MemorySeries {
                     .filter(|p| p.timestamp_ms >= sel.start_ms && p.timestamp_ms <= sel.end_ms)
                     .copied()
                     .collect(),
+                stale_free: false,
             })
             .filter(|s| !s.samples.is_empty())
             .collect())

@@ -97,7 +97,7 @@ impl Chunk {
     /// without a word.
     fn decode_into(&self, out: &mut Vec<Sample>) -> Result<(), StoreError> {
         let mut r = crate::codec::Reader::new(&self.bytes, "metrics head chunk");
-        samples_codec::decode(&mut r, CHUNK_SAMPLES, out)
+        samples_codec::decode(&mut r, CHUNK_SAMPLES, out).map(|_stale| ())
     }
 }
 

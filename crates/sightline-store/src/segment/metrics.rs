@@ -261,18 +261,19 @@ pub fn decode_block(b: &BlockRef, bytes: &[u8]) -> Result<Vec<u8>, StoreError> {
 }
 
 /// Decodes series `s`'s samples from its decompressed block, keeping those in
-/// `[start_ms, end_ms]`.
+/// `[start_ms, end_ms]`. Returns whether the chunk holds a staleness marker (in range or
+/// not).
 pub fn decode_series(
     s: &SeriesEntry,
     block: &[u8],
     start_ms: i64,
     end_ms: i64,
     out: &mut Vec<Sample>,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let chunk = &block[s.offset as usize..(s.offset + s.len) as usize];
     let mut r = Reader::new(chunk, "metrics chunk");
     let from = out.len();
-    samples::decode(&mut r, s.samples as usize, out)?;
+    let stale = samples::decode(&mut r, s.samples as usize, out)?;
     if start_ms > s.min_ts || end_ms < s.max_ts {
         let mut i = from;
         out.retain(|x| {
@@ -280,7 +281,7 @@ pub fn decode_series(
             i <= from || (x.timestamp_ms >= start_ms && x.timestamp_ms <= end_ms)
         });
     }
-    Ok(())
+    Ok(stale)
 }
 
 /// The footer of a whole file in memory.
@@ -309,7 +310,7 @@ pub fn decode_all(file: &[u8]) -> Result<(SegmentFooter, Vec<SeriesOwned>), Stor
             continue;
         };
         let mut smp = Vec::new();
-        decode_series(s, block, i64::MIN, i64::MAX, &mut smp)?;
+        let _stale = decode_series(s, block, i64::MIN, i64::MAX, &mut smp)?;
         out.push((footer.labels(i), smp));
     }
     Ok((footer, out))

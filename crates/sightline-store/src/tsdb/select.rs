@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use object_store::ObjectStoreExt;
 
-use sightline_model::{Labels, Sample, SeriesSelection};
+use sightline_model::{Labels, Sample, SeriesSelection, any_stale};
 
 use super::{Block, LoadedSegment, SelectedSeries, Tsdb, self_select};
 use crate::StoreError;
@@ -117,12 +117,14 @@ impl Tsdb {
         }
         let mut out: Vec<Vec<Sample>> = room.iter().map(|&n| Vec::with_capacity(n)).collect();
         let mut unsorted = vec![false; labels.len()];
+        let mut stale = vec![false; labels.len()];
         for ((s, ids), slots) in segments.iter().zip(&picks).zip(&slots) {
-            self.read_segment_into(s, sel, ids, slots, &mut out, &mut unsorted)
+            self.read_segment_into(s, sel, ids, slots, &mut out, &mut unsorted, &mut stale)
                 .await?;
         }
         for (part, slots) in heads.into_iter().zip(&slots[segments.len()..]) {
             for ((_, smp), &slot) in part.into_iter().zip(slots) {
+                stale[slot as usize] |= any_stale(&smp);
                 let v = &mut out[slot as usize];
                 if v.is_empty() {
                     *v = smp;
@@ -140,20 +142,26 @@ impl Tsdb {
             .into_iter()
             .zip(out)
             .zip(unsorted)
-            .filter_map(|((labels, mut samples), unsorted)| {
+            .zip(stale)
+            .filter_map(|(((labels, mut samples), unsorted), may_hold_stale)| {
                 if unsorted {
                     samples = sort_dedup(samples);
                 } else if samples.capacity() > 2 * samples.len() + 64 {
                     // A range over a small part of a segment's span.
                     samples.shrink_to_fit();
                 }
-                (!samples.is_empty()).then_some(SelectedSeries { labels, samples })
+                (!samples.is_empty()).then_some(SelectedSeries {
+                    labels,
+                    samples,
+                    may_hold_stale,
+                })
             })
             .collect())
     }
 
-    /// Appends the samples in range of the segment's series `ids` to `out[slots[i]]`, and
-    /// marks in `unsorted` the slots whose run did not start after what they held.
+    /// Appends the samples in range of the segment's series `ids` to `out[slots[i]]`, marks
+    /// in `unsorted` the slots whose run did not start after what they held, and in `stale`
+    /// those whose chunk holds a staleness marker.
     async fn read_segment_into(
         &self,
         s: &Arc<LoadedSegment>,
@@ -162,6 +170,7 @@ impl Tsdb {
         slots: &[u32],
         out: &mut [Vec<Sample>],
         unsorted: &mut [bool],
+        stale: &mut [bool],
     ) -> Result<(), StoreError> {
         if ids.is_empty() {
             return Ok(());
@@ -247,7 +256,7 @@ impl Tsdb {
         }
         let marked = sightline_model::parallel::map_work(&tasks, work, |task| {
             let mut out = task.out.lock().unwrap_or_else(PoisonError::into_inner);
-            let mut marked = Vec::new();
+            let (mut marked, mut stale) = (Vec::new(), Vec::new());
             for read in task.reads {
                 let block = match &read.block {
                     Block::Cached(raw) => raw.clone(),
@@ -262,13 +271,15 @@ impl Tsdb {
                     let v = &mut out[slot - task.base];
                     let last = v.last().map(|x| x.timestamp_ms);
                     let from = v.len();
-                    seg::decode_series(
+                    if seg::decode_series(
                         &s.footer.series[ids[i] as usize],
                         &block,
                         sel.start_ms,
                         sel.end_ms,
                         v,
-                    )?;
+                    )? {
+                        stale.push(slot);
+                    }
                     if let (Some(last), Some(first)) = (last, v.get(from))
                         && first.timestamp_ms <= last
                     {
@@ -276,11 +287,15 @@ impl Tsdb {
                     }
                 }
             }
-            Ok::<_, StoreError>(marked)
+            Ok::<_, StoreError>((marked, stale))
         });
         for m in marked {
-            for slot in m? {
+            let (marked, marked_stale) = m?;
+            for slot in marked {
                 unsorted[slot] = true;
+            }
+            for slot in marked_stale {
+                stale[slot] = true;
             }
         }
         Ok(())

@@ -439,3 +439,45 @@ async fn a_large_selection_over_overlapping_segments_and_the_head_keeps_the_last
         assert_eq!(got, want, "range {start}..={end}");
     }
 }
+
+#[tokio::test]
+async fn a_selection_tells_which_series_may_hold_a_staleness_marker() {
+    // The query engine skips its own scan for markers on series the store says hold none.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_with(dir.path(), |_| {}).await;
+    let stale = sightline_model::stale_nan();
+    let flushed = vec![
+        series("up", "in-segment", &[(1000, 1.0), (2000, stale)]),
+        series("up", "none", &[(1000, 1.0), (2000, 1.0)]),
+        series("up", "in-head", &[(1000, 1.0)]),
+    ];
+    store.append_metrics(batch(flushed)).await.expect("append");
+    store.flush().await.expect("flush");
+    let in_head = vec![
+        series("up", "in-head", &[(3000, stale)]),
+        series("up", "none", &[(3000, 0.5)]),
+    ];
+    store.append_metrics(batch(in_head)).await.expect("append");
+    let got = store
+        .tsdb()
+        .select(&sel(&[("__name__", MatchOp::Eq, "up")], 0, i64::MAX))
+        .await
+        .expect("select");
+    let flags: Vec<(String, bool)> = got
+        .iter()
+        .map(|s| {
+            (
+                s.labels.get("host").unwrap_or("").to_string(),
+                s.may_hold_stale,
+            )
+        })
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            ("in-head".to_string(), true),
+            ("in-segment".to_string(), true),
+            ("none".to_string(), false),
+        ]
+    );
+}

@@ -19,7 +19,7 @@
 //!
 //! The number of samples is not stored here; the segment footer holds it.
 
-use sightline_model::Sample;
+use sightline_model::{STALE_NAN_BITS, Sample};
 
 use crate::StoreError;
 use crate::codec::{Reader, put_ivarint, put_uvarint};
@@ -104,10 +104,12 @@ pub fn encode(samples: &[Sample], out: &mut Vec<u8>) {
     }
 }
 
-/// Decodes `n` samples written by [`encode`], appending them to `out`.
-pub fn decode(r: &mut Reader<'_>, n: usize, out: &mut Vec<Sample>) -> Result<(), StoreError> {
+/// Decodes `n` samples written by [`encode`], appending them to `out`. Returns whether one
+/// of them is a staleness marker (only the XOR form can hold a NaN), told while the values
+/// are in cache so that a query need not read them all again to find out.
+pub fn decode(r: &mut Reader<'_>, n: usize, out: &mut Vec<Sample>) -> Result<bool, StoreError> {
     if n == 0 {
-        return Ok(());
+        return Ok(false);
     }
     let start = out.len();
     out.reserve(n);
@@ -150,12 +152,15 @@ pub fn decode(r: &mut Reader<'_>, n: usize, out: &mut Vec<Sample>) -> Result<(),
         }
         KIND_XOR => {
             let mut bits = 0u64;
+            let mut stale = false;
             r.uvarints(n, |x| {
                 bits ^= x;
+                stale |= bits == STALE_NAN_BITS;
                 if let Some(s) = slots.next() {
                     s.value = f64::from_bits(bits);
                 }
             })?;
+            return Ok(stale);
         }
         k => {
             return Err(StoreError::Corrupt(format!(
@@ -163,7 +168,7 @@ pub fn decode(r: &mut Reader<'_>, n: usize, out: &mut Vec<Sample>) -> Result<(),
             )));
         }
     }
-    Ok(())
+    Ok(false)
 }
 
 #[cfg(test)]
@@ -231,6 +236,30 @@ mod tests {
             .collect();
         let (_, len) = round_trip(&samples);
         assert!(len < 2 * samples.len() + 16, "{len}");
+    }
+
+    #[test]
+    fn decoding_tells_whether_a_staleness_marker_is_among_the_samples() {
+        let at = |i: i64, value: f64| Sample {
+            timestamp_ms: 1_700_000_000_000 + 10_000 * i,
+            value,
+        };
+        let decode_of = |samples: &[Sample]| {
+            let mut buf = Vec::new();
+            encode(samples, &mut buf);
+            let mut out = Vec::new();
+            let stale =
+                decode(&mut Reader::new(&buf, "test"), samples.len(), &mut out).expect("decode");
+            assert_eq!(bits(&out), bits(samples));
+            stale
+        };
+        let stale = sightline_model::stale_nan();
+        assert!(decode_of(&[at(0, 1.5), at(1, stale), at(2, 2.0)]));
+        assert!(decode_of(&[at(0, stale)]));
+        // Another NaN is not a marker, nor are decimal values.
+        assert!(!decode_of(&[at(0, 1.0), at(1, f64::NAN), at(2, 0.1)]));
+        assert!(!decode_of(&[at(0, 1.25), at(1, 2.5)]));
+        assert!(!decode_of(&[]));
     }
 
     #[test]
