@@ -33,6 +33,15 @@ struct Read<'s> {
     block: Block,
 }
 
+/// What a selection learns of an output series while reading its sources.
+#[derive(Clone, Copy, Default)]
+struct Marks {
+    /// A source's run did not start after what the vector held: sort and deduplicate.
+    unsorted: bool,
+    /// A source held a staleness marker.
+    stale: bool,
+}
+
 /// A run of reads and the output vectors they alone write: `out[i]` is slot `base + i`.
 struct Task<'r, 's, 'o> {
     reads: &'r [Read<'s>],
@@ -116,15 +125,14 @@ impl Tsdb {
             }
         }
         let mut out: Vec<Vec<Sample>> = room.iter().map(|&n| Vec::with_capacity(n)).collect();
-        let mut unsorted = vec![false; labels.len()];
-        let mut stale = vec![false; labels.len()];
+        let mut marks = vec![Marks::default(); labels.len()];
         for ((s, ids), slots) in segments.iter().zip(&picks).zip(&slots) {
-            self.read_segment_into(s, sel, ids, slots, &mut out, &mut unsorted, &mut stale)
+            self.read_segment_into(s, sel, ids, slots, &mut out, &mut marks)
                 .await?;
         }
         for (part, slots) in heads.into_iter().zip(&slots[segments.len()..]) {
             for ((_, smp), &slot) in part.into_iter().zip(slots) {
-                stale[slot as usize] |= any_stale(&smp);
+                marks[slot as usize].stale |= any_stale(&smp);
                 let v = &mut out[slot as usize];
                 if v.is_empty() {
                     *v = smp;
@@ -133,7 +141,7 @@ impl Tsdb {
                 if let (Some(last), Some(first)) = (v.last(), smp.first())
                     && first.timestamp_ms <= last.timestamp_ms
                 {
-                    unsorted[slot as usize] = true;
+                    marks[slot as usize].unsorted = true;
                 }
                 v.extend_from_slice(&smp);
             }
@@ -141,10 +149,9 @@ impl Tsdb {
         Ok(labels
             .into_iter()
             .zip(out)
-            .zip(unsorted)
-            .zip(stale)
-            .filter_map(|(((labels, mut samples), unsorted), may_hold_stale)| {
-                if unsorted {
+            .zip(marks)
+            .filter_map(|((labels, mut samples), marks)| {
+                if marks.unsorted {
                     samples = sort_dedup(samples);
                 } else if samples.capacity() > 2 * samples.len() + 64 {
                     // A range over a small part of a segment's span.
@@ -153,15 +160,15 @@ impl Tsdb {
                 (!samples.is_empty()).then_some(SelectedSeries {
                     labels,
                     samples,
-                    may_hold_stale,
+                    may_hold_stale: marks.stale,
                 })
             })
             .collect())
     }
 
-    /// Appends the samples in range of the segment's series `ids` to `out[slots[i]]`, marks
-    /// in `unsorted` the slots whose run did not start after what they held, and in `stale`
-    /// those whose chunk holds a staleness marker.
+    /// Appends the samples in range of the segment's series `ids` to `out[slots[i]]`, and
+    /// marks in `marks` the slots whose run did not start after what they held and those
+    /// whose chunk holds a staleness marker.
     async fn read_segment_into(
         &self,
         s: &Arc<LoadedSegment>,
@@ -169,8 +176,7 @@ impl Tsdb {
         ids: &[u32],
         slots: &[u32],
         out: &mut [Vec<Sample>],
-        unsorted: &mut [bool],
-        stale: &mut [bool],
+        marks: &mut [Marks],
     ) -> Result<(), StoreError> {
         if ids.is_empty() {
             return Ok(());
@@ -292,10 +298,10 @@ impl Tsdb {
         for m in marked {
             let (marked, marked_stale) = m?;
             for slot in marked {
-                unsorted[slot] = true;
+                marks[slot].unsorted = true;
             }
             for slot in marked_stale {
-                stale[slot] = true;
+                marks[slot].stale = true;
             }
         }
         Ok(())
