@@ -72,9 +72,33 @@ impl Params {
     }
 }
 
+/// JSON text a handler wrote itself (a query result, written without a tree in between).
+pub struct JsonText(pub Vec<u8>);
+
+/// What a query handler answers with: a JSON tree, or JSON text.
+pub trait Answer {
+    fn into_answer(self) -> Response;
+}
+
+impl Answer for Value {
+    fn into_answer(self) -> Response {
+        Json(self).into_response()
+    }
+}
+
+impl Answer for JsonText {
+    fn into_answer(self) -> Response {
+        (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            self.0,
+        )
+            .into_response()
+    }
+}
+
 /// The frame of every query handler: reads the tenant and the parameters, runs `f`, times
 /// it under `endpoint`, and answers with its JSON or its error (counted as a rejection).
-pub async fn handle<F, Fut>(
+pub async fn handle<F, Fut, A>(
     state: SharedState,
     endpoint: &'static str,
     headers: &HeaderMap,
@@ -84,7 +108,8 @@ pub async fn handle<F, Fut>(
 ) -> Response
 where
     F: FnOnce(SharedState, TenantId, Params) -> Fut,
-    Fut: std::future::Future<Output = ApiResult<Value>>,
+    Fut: std::future::Future<Output = ApiResult<A>>,
+    A: Answer,
 {
     let started = Instant::now();
     let result = async {
@@ -99,7 +124,7 @@ where
         .get_or_create(&crate::metrics::QueryLabels { endpoint })
         .observe(started.elapsed().as_secs_f64());
     match result {
-        Ok(v) => Json(v).into_response(),
+        Ok(v) => v.into_answer(),
         Err(e) => {
             state.metrics.rejected(endpoint, e.kind.reason());
             e.into_response()

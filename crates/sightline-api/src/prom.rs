@@ -19,7 +19,7 @@ use sightline_model::{LabelMatcher, Labels, NANOS_PER_MILLI, TenantId, now_ns};
 use sightline_query::promql::{self, PromError, PromLimits, PromQuery};
 
 use crate::loki::labels_json;
-use crate::params::{Params, handle, parse_step_ns, parse_time_ns};
+use crate::params::{JsonText, Params, handle, parse_step_ns, parse_time_ns};
 use crate::source::StoreSeries;
 use crate::{ApiError, ApiResult, ErrorKind, SharedState};
 
@@ -74,14 +74,21 @@ async fn evaluate(
     tenant: TenantId,
     q: PromQuery,
     limits: PromLimits,
-) -> ApiResult<Value> {
+) -> ApiResult<JsonText> {
     let source = StoreSeries::new(state.store()?.clone());
-    let value =
-        tokio::task::spawn_blocking(move || promql::evaluate(&source, &tenant, &q, &limits))
-            .await
-            .map_err(|e| ApiError::internal(format!("query task: {e}")))?
-            .map_err(prom_error)?;
-    Ok(json!({"status": "success", "data": promql::to_prometheus_json(&value)}))
+    // The answer is written on the query's thread too: a large one takes a while.
+    let text = tokio::task::spawn_blocking(move || {
+        promql::evaluate(&source, &tenant, &q, &limits).map(|value| {
+            let mut out = br#"{"status":"success","data":"#.to_vec();
+            promql::write_prometheus_json(&value, &mut out);
+            out.push(b'}');
+            out
+        })
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("query task: {e}")))?
+    .map_err(prom_error)?;
+    Ok(JsonText(text))
 }
 
 /// `GET|POST /api/v1/query?query=&time=&timeout=`.

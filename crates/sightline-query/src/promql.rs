@@ -82,7 +82,9 @@ use sightline_model::{Labels, Sample, TenantId};
 
 pub use error::{PromError, SourceError};
 pub use source::{MemorySeries, SeriesData, SeriesSource};
-pub use value::{InstantSample, PromValue, RangeSeries, format_value, to_prometheus_json};
+pub use value::{
+    InstantSample, PromValue, RangeSeries, format_value, to_prometheus_json, write_prometheus_json,
+};
 
 use eval::{Evaluator, Value};
 use plan::Times;
