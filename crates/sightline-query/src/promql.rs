@@ -73,7 +73,7 @@ mod promqltest;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::sync::Once;
+use std::sync::{Arc, Once, OnceLock};
 use std::time::{Duration, Instant};
 
 use promql_parser::parser::value::ValueType;
@@ -160,6 +160,23 @@ pub fn parse(expr: &str) -> Result<Expr, PromError> {
     Ok(parsed)
 }
 
+/// Queries whose parse is kept, by text.
+const PARSED_QUERIES_MAX: usize = 1024;
+
+/// [`parse`], remembered by query text: dashboards and rules ask the same queries over and
+/// over, and parsing (promql-parser's LR parser) was near a tenth of a small query's time.
+/// Errors are not kept. Sharing one tree between queries is safe: evaluation reads it only.
+fn parse_cached(expr: &str) -> Result<Arc<Expr>, PromError> {
+    static PARSED: OnceLock<quick_cache::sync::Cache<String, Arc<Expr>>> = OnceLock::new();
+    let cache = PARSED.get_or_init(|| quick_cache::sync::Cache::new(PARSED_QUERIES_MAX));
+    if let Some(parsed) = cache.get(expr) {
+        return Ok(parsed);
+    }
+    let parsed = Arc::new(parse(expr)?);
+    cache.insert(expr.to_string(), parsed.clone());
+    Ok(parsed)
+}
+
 /// The matchers of a series selector such as a `match[]` parameter (`up{job="a"}`).
 pub fn parse_selector(text: &str) -> Result<Vec<sightline_model::LabelMatcher>, PromError> {
     match parse(text)? {
@@ -199,7 +216,7 @@ pub fn evaluate(
     limits: &PromLimits,
 ) -> Result<PromValue, PromError> {
     let deadline = Instant::now() + limits.timeout;
-    let expr = parse(&q.expr)?;
+    let expr = parse_cached(&q.expr)?;
     // A range query with start == end still answers a matrix, as Prometheus.
     let instant = q.step_ms == 0 && q.start_ms == q.end_ms;
     if !instant {
