@@ -431,26 +431,74 @@ impl MeanState {
 /// most of each update; four independent windows fill that time.
 const MEAN_LANES: usize = 4;
 
+/// [`MeanState`]s of [`MEAN_LANES`] windows updated together: each lane does exactly the
+/// operations `MeanState::add` does, but both arms of each choice are computed and one is
+/// selected, without a branch, so the lanes' divisions issue as packed instructions.
+#[derive(Clone, Copy, Default)]
+struct MeanLanes {
+    mean: [f64; MEAN_LANES],
+    count: [f64; MEAN_LANES],
+    c: [f64; MEAN_LANES],
+}
+
+impl MeanLanes {
+    #[inline(always)]
+    fn add(&mut self, v: [f64; MEAN_LANES]) {
+        for l in 0..MEAN_LANES {
+            let (mean, c, x) = (self.mean[l], self.c[l], v[l]);
+            let count = self.count[l] + 1.0;
+            let inc = x / count - mean / count;
+            // `kahan_sum_inc(inc, mean, c)`, both arms.
+            let t = mean + inc;
+            let c_big = c + ((mean - t) + inc);
+            let c_small = c + ((inc - t) + mean);
+            let c_new = if mean.abs() >= inc.abs() {
+                c_big
+            } else {
+                c_small
+            };
+            // `MeanState::add`'s early returns: an infinite mean stays unless `x` is NaN or
+            // the other infinity.
+            let skip = mean.is_infinite()
+                & ((x.is_infinite() & ((mean > 0.0) == (x > 0.0)))
+                    | (!x.is_infinite() & !x.is_nan()));
+            self.count[l] = count;
+            self.mean[l] = if skip { mean } else { t };
+            self.c[l] = if skip { c } else { c_new };
+        }
+    }
+
+    fn lane(&self, l: usize) -> MeanState {
+        MeanState {
+            mean: self.mean[l],
+            count: self.count[l],
+            c: self.c[l],
+        }
+    }
+}
+
 /// `avg_over_time` of each window, into `out` (cleared first): the same value, bit for
 /// bit, as one at a time.
 pub(crate) fn avg_over_time_each(windows: &[&[Sample]], out: &mut Vec<f64>) {
     out.clear();
     for lanes in windows.chunks(MEAN_LANES) {
-        let mut st = [MeanState::default(); MEAN_LANES];
-        let together = lanes.iter().map(|w| w.len()).min().unwrap_or(0);
-        if lanes.len() == MEAN_LANES {
-            for j in 0..together {
-                for (st, w) in st.iter_mut().zip(lanes) {
-                    st.add(w[j].value);
+        let mut together = MeanLanes::default();
+        let (shared, from) = match lanes {
+            &[a, b, c, d] => {
+                let n = a.len().min(b.len()).min(c.len()).min(d.len());
+                for j in 0..n {
+                    together.add([a[j].value, b[j].value, c[j].value, d[j].value]);
                 }
+                (true, n)
             }
-        }
-        let from = if lanes.len() == MEAN_LANES {
-            together
-        } else {
-            0
+            _ => (false, 0),
         };
-        for (st, w) in st.iter_mut().zip(lanes) {
+        for (l, w) in lanes.iter().enumerate() {
+            let mut st = if shared {
+                together.lane(l)
+            } else {
+                MeanState::default()
+            };
             for p in &w[from..] {
                 st.add(p.value);
             }
