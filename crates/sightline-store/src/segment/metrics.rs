@@ -275,11 +275,12 @@ pub fn decode_series(
     let from = out.len();
     let stale = samples::decode(&mut r, s.samples as usize, out)?;
     if start_ms > s.min_ts || end_ms < s.max_ts {
-        let mut i = from;
-        out.retain(|x| {
-            i += 1;
-            i <= from || (x.timestamp_ms >= start_ms && x.timestamp_ms <= end_ms)
-        });
+        // A chunk's samples ascend: the range is one run of them, found by search.
+        let got = &out[from..];
+        let lo = got.partition_point(|x| x.timestamp_ms < start_ms);
+        let hi = got.partition_point(|x| x.timestamp_ms <= end_ms).max(lo);
+        out.truncate(from + hi);
+        out.drain(from..from + lo);
     }
     Ok(stale)
 }
