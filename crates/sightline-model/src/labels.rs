@@ -52,6 +52,28 @@ impl Pairs {
         self.ends.len() / 2
     }
 
+    /// These pairs but the `i`-th, copied in two runs (what dropping a metric name from
+    /// every selected series costs).
+    fn without(&self, i: usize) -> Self {
+        let start = if i == 0 {
+            0
+        } else {
+            self.ends[2 * i - 1] as usize
+        };
+        let end = self.ends[2 * i + 1] as usize;
+        let cut = (end - start) as u32;
+        let mut text = String::with_capacity(self.text.len() - (end - start));
+        text.push_str(&self.text[..start]);
+        text.push_str(&self.text[end..]);
+        let mut ends = Vec::with_capacity(self.ends.len() - 2);
+        ends.extend_from_slice(&self.ends[..2 * i]);
+        ends.extend(self.ends[2 * i + 2..].iter().map(|&e| e - cut));
+        Self {
+            text: text.into_boxed_str(),
+            ends: ends.into_boxed_slice(),
+        }
+    }
+
     /// The `i`-th string (names at even, values at odd places).
     fn at(&self, i: usize) -> &str {
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
@@ -303,14 +325,16 @@ impl Labels {
     pub fn remove(&mut self, name: &str) -> Option<String> {
         let i = self.position(name).ok()?;
         let value = self.0.pair(i).1.to_string();
-        let pairs = Pairs::build(
-            self.iter()
-                .enumerate()
-                .filter(|(j, _)| *j != i)
-                .map(|(_, p)| p),
-        );
-        self.0 = Arc::new(pairs);
+        self.0 = Arc::new(self.0.without(i));
         Some(value)
+    }
+
+    /// The set without label `name`: the same set (sharing its storage) when it has none.
+    pub fn without(&self, name: &str) -> Labels {
+        match self.position(name) {
+            Ok(i) => Labels(Arc::new(self.0.without(i))),
+            Err(_) => self.clone(),
+        }
     }
 }
 
@@ -392,6 +416,28 @@ mod tests {
         l.set("b", "");
         assert_eq!(l.to_string(), r#"{a="1", c="3"}"#);
         assert_eq!(l.remove("a"), Some("1".into()));
+    }
+
+    #[test]
+    fn without_drops_one_pair_wherever_it_is() {
+        let l = Labels::from_pairs([("__name__", "up"), ("a", "1"), ("bb", "22"), ("c", "")]);
+        for (name, want) in [
+            ("__name__", r#"{a="1", bb="22"}"#),
+            ("a", r#"{__name__="up", bb="22"}"#),
+            ("bb", r#"{__name__="up", a="1"}"#),
+            ("zz", r#"{__name__="up", a="1", bb="22"}"#),
+        ] {
+            let w = l.without(name);
+            assert_eq!(w.to_string(), want, "without {name}");
+            assert_eq!(w.get(name), None);
+            assert_eq!(
+                w,
+                Labels::from_pairs(w.to_pairs()),
+                "the same set built anew"
+            );
+        }
+        let one = Labels::from_pairs([("x", "1")]);
+        assert!(one.without("x").is_empty());
     }
 
     #[test]

@@ -180,12 +180,7 @@ impl Cursor {
 
 /// `labels` without the metric name (the same `Arc` when there is none).
 pub(crate) fn drop_name(labels: &Labels) -> Labels {
-    if labels.get(METRIC_NAME_LABEL).is_none() {
-        return labels.clone();
-    }
-    let mut l = (*labels).clone();
-    l.remove(METRIC_NAME_LABEL);
-    l
+    labels.without(METRIC_NAME_LABEL)
 }
 
 /// Prometheus' check that a function or operator did not produce two equal label sets.
