@@ -444,9 +444,15 @@ struct MeanLanes {
 impl MeanLanes {
     #[inline(always)]
     fn add(&mut self, v: [f64; MEAN_LANES]) {
-        for l in 0..MEAN_LANES {
-            let (mean, c, x) = (self.mean[l], self.c[l], v[l]);
-            let count = self.count[l] + 1.0;
+        let lanes = self
+            .mean
+            .iter_mut()
+            .zip(&mut self.count)
+            .zip(&mut self.c)
+            .zip(v);
+        for (((mean_l, count_l), c_l), x) in lanes {
+            let (mean, c) = (*mean_l, *c_l);
+            let count = *count_l + 1.0;
             let inc = x / count - mean / count;
             // `kahan_sum_inc(inc, mean, c)`, both arms.
             let t = mean + inc;
@@ -462,9 +468,9 @@ impl MeanLanes {
             let skip = mean.is_infinite()
                 & ((x.is_infinite() & ((mean > 0.0) == (x > 0.0)))
                     | (!x.is_infinite() & !x.is_nan()));
-            self.count[l] = count;
-            self.mean[l] = if skip { mean } else { t };
-            self.c[l] = if skip { c } else { c_new };
+            *count_l = count;
+            *mean_l = if skip { mean } else { t };
+            *c_l = if skip { c } else { c_new };
         }
     }
 
