@@ -140,13 +140,15 @@ pub(crate) struct Evaluator<'a> {
 }
 
 /// Sample indexes of one series: the first at or after `from_ms` (`lo`) and the first after
-/// `to_ms` (`hi`) for the window last read.
+/// `to_ms` (`hi`) for the window last read, and how far each moved on that read.
 #[derive(Clone, Copy, Debug, Default)]
 struct Cursor {
     from_ms: i64,
     to_ms: i64,
     lo: usize,
     hi: usize,
+    lo_moved: usize,
+    hi_moved: usize,
 }
 
 /// The first index `i ≥ start` with `!before(samples[i])`, where `before` holds for a prefix;
@@ -162,19 +164,49 @@ fn seek(samples: &[Sample], start: usize, before: impl Fn(&Sample) -> bool) -> u
     i + samples[i..].partition_point(before)
 }
 
+/// [`seek`] that looks first at `guess` (where the index moved to the last time, moved
+/// as far again: exact for evenly spaced samples and steps) and probes from there, back or
+/// forth.
+fn seek_near(
+    samples: &[Sample],
+    start: usize,
+    guess: usize,
+    before: impl Fn(&Sample) -> bool,
+) -> usize {
+    let start = start.min(samples.len());
+    let g = guess.clamp(start, samples.len());
+    if g == start || before(&samples[g - 1]) {
+        return seek(samples, g, before);
+    }
+    // The answer is at most `g - 1`.
+    let mut i = g - 1;
+    for _ in 0..8 {
+        if i == start || before(&samples[i - 1]) {
+            return i;
+        }
+        i -= 1;
+    }
+    start + samples[start..i].partition_point(before)
+}
+
 impl Cursor {
     /// Moves to the window `[from_ms, to_ms]`, returning the index range of its samples.
     fn window(&mut self, samples: &[Sample], from_ms: i64, to_ms: i64) -> (usize, usize) {
-        let (lo_start, hi_start) = if from_ms >= self.from_ms && to_ms >= self.to_ms {
-            (self.lo, self.hi)
+        let forward = from_ms >= self.from_ms && to_ms >= self.to_ms;
+        let (lo_start, hi_start, lo_guess, hi_guess) = if forward {
+            let (lo, hi) = (self.lo, self.hi);
+            (lo, hi, lo + self.lo_moved, hi + self.hi_moved)
         } else {
-            (0, 0)
+            (0, 0, 0, 0)
         };
-        self.lo = seek(samples, lo_start, |p| p.timestamp_ms < from_ms);
-        self.hi = seek(samples, hi_start.max(self.lo), |p| p.timestamp_ms <= to_ms);
-        self.from_ms = from_ms;
-        self.to_ms = to_ms;
-        (self.lo, self.hi)
+        let lo = seek_near(samples, lo_start, lo_guess, |p| p.timestamp_ms < from_ms);
+        let hi_start = hi_start.max(lo);
+        let hi = seek_near(samples, hi_start, hi_guess.max(lo), |p| {
+            p.timestamp_ms <= to_ms
+        });
+        (self.lo_moved, self.hi_moved) = (lo - lo_start.min(lo), hi - hi_start.min(hi));
+        (self.lo, self.hi, self.from_ms, self.to_ms) = (lo, hi, from_ms, to_ms);
+        (lo, hi)
     }
 }
 
@@ -513,5 +545,44 @@ impl<'a> Evaluator<'a> {
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeking_from_any_guess_finds_the_first_sample_not_before() {
+        let samples: Vec<Sample> = (0..40)
+            .map(|i| Sample {
+                timestamp_ms: i * 10,
+                value: 0.0,
+            })
+            .collect();
+        for t in -5..=405 {
+            let before = |p: &Sample| p.timestamp_ms < t;
+            let want = samples.partition_point(before);
+            for start in 0..=want {
+                for guess in 0..=45 {
+                    assert_eq!(
+                        seek_near(&samples, start, guess, before),
+                        want,
+                        "t {t} start {start} guess {guess}"
+                    );
+                }
+            }
+        }
+        // A cursor over evenly spaced windows, and one sent back.
+        let mut c = Cursor::default();
+        for k in 0..30 {
+            let (from, to) = (k * 13, k * 13 + 55);
+            let want = (
+                samples.partition_point(|p| p.timestamp_ms < from),
+                samples.partition_point(|p| p.timestamp_ms <= to),
+            );
+            assert_eq!(c.window(&samples, from, to), want, "window {k}");
+        }
+        assert_eq!(c.window(&samples, 0, 15), (0, 2));
     }
 }
