@@ -77,16 +77,27 @@ async fn evaluate(
 ) -> ApiResult<JsonText> {
     let source = StoreSeries::new(state.store()?.clone());
     // The answer is written on the query's thread too: a large one takes a while.
-    let text = tokio::task::spawn_blocking(move || {
+    let run = move || {
         promql::evaluate(&source, &tenant, &q, &limits).map(|value| {
             let mut out = br#"{"status":"success","data":"#.to_vec();
             promql::write_prometheus_json(&value, &mut out);
             out.push(b'}');
             out
         })
-    })
-    .await
-    .map_err(|e| ApiError::internal(format!("query task: {e}")))?
+    };
+    let text = if tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::MultiThread
+    {
+        // On this worker, which hands its other tasks to another first: no thread has to
+        // be woken on the answer's path (a small query spent as long waiting for those
+        // wake-ups as computing). A panic is an error answer, as from a task.
+        tokio::task::block_in_place(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)))
+            .map_err(|_| ApiError::internal("query task panicked"))?
+    } else {
+        tokio::task::spawn_blocking(run)
+            .await
+            .map_err(|e| ApiError::internal(format!("query task: {e}")))?
+    }
     .map_err(prom_error)?;
     Ok(JsonText(text))
 }
