@@ -112,40 +112,41 @@ pub fn write_prometheus_json(value: &PromValue, out: &mut Vec<u8>) {
             out.push(b']');
         }
         PromValue::Vector(samples) => {
-            out.extend_from_slice(br#"{"resultType":"vector","result":["#);
-            for (i, s) in samples.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
+            out.extend_from_slice(br#"{"resultType":"vector","result":"#);
+            put_list(out, samples, |out, s| {
                 out.extend_from_slice(br#"{"metric":"#);
                 put_labels(out, &s.labels);
                 out.extend_from_slice(br#","value":"#);
                 put_point(out, s.t_ms, s.v);
                 out.push(b'}');
-            }
-            out.push(b']');
+            });
         }
         PromValue::Matrix(series) => {
-            out.extend_from_slice(br#"{"resultType":"matrix","result":["#);
-            for (i, s) in series.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
+            out.extend_from_slice(br#"{"resultType":"matrix","result":"#);
+            put_list(out, series, |out, s| {
                 out.extend_from_slice(br#"{"metric":"#);
                 put_labels(out, &s.labels);
-                out.extend_from_slice(br#","values":["#);
-                for (j, p) in s.points.iter().enumerate() {
-                    if j > 0 {
-                        out.push(b',');
-                    }
-                    put_point(out, p.timestamp_ms, p.value);
-                }
-                out.extend_from_slice(b"]}");
-            }
-            out.push(b']');
+                out.extend_from_slice(br#","values":"#);
+                put_list(out, &s.points, |out, p| {
+                    put_point(out, p.timestamp_ms, p.value)
+                });
+                out.push(b'}');
+            });
         }
     }
     out.push(b'}');
+}
+
+/// A JSON array of `items`, each written by `put`.
+fn put_list<T>(out: &mut Vec<u8>, items: &[T], mut put: impl FnMut(&mut Vec<u8>, &T)) {
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        put(out, item);
+    }
+    out.push(b']');
 }
 
 /// Writes JSON that serde_json writes (a string with its escapes, a number).
@@ -253,6 +254,31 @@ mod tests {
             json!({"resultType": "matrix", "result": [
                 {"metric": {}, "values": [[0.0, "1"], [60.0, "+Inf"]]}
             ]}),
+        );
+        // Escapes, several series, and no points.
+        let odd = "say \"hi\"\\\n\u{1}é";
+        check(
+            PromValue::Matrix(vec![
+                RangeSeries {
+                    labels: Labels::from_pairs([("a", odd)]),
+                    points: vec![],
+                },
+                RangeSeries {
+                    labels: Labels::from_pairs([("b", "2")]),
+                    points: vec![Sample {
+                        timestamp_ms: -1500,
+                        value: -0.0,
+                    }],
+                },
+            ]),
+            json!({"resultType": "matrix", "result": [
+                {"metric": {"a": odd}, "values": []},
+                {"metric": {"b": "2"}, "values": [[-1.5, "-0"]]}
+            ]}),
+        );
+        check(
+            PromValue::Vector(vec![]),
+            json!({"resultType": "vector", "result": []}),
         );
     }
 }
