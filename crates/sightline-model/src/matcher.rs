@@ -36,7 +36,8 @@ pub struct LabelMatcher {
 pub const SET_MAX: usize = 256;
 
 impl LabelMatcher {
-    /// Builds a matcher; a regex operator compiles `value` anchored as `^(?:value)$`.
+    /// Builds a matcher; a regex operator matches `value` anchored as `^(?:value)$`, by a set
+    /// lookup when its language is small and finite, else by the compiled regex.
     pub fn new(name: &str, op: MatchOp, value: &str) -> Result<Self, regex::Error> {
         let set = match op {
             MatchOp::Re | MatchOp::Nre => regex_syntax::parse(value)

@@ -262,7 +262,8 @@ impl Tsdb {
         }
         let marked = sightline_model::parallel::map_work(&tasks, work, |task| {
             let mut out = task.out.lock().unwrap_or_else(PoisonError::into_inner);
-            let (mut marked, mut stale) = (Vec::new(), Vec::new());
+            // The slots this task marks, with what it learnt of them.
+            let mut marked: Vec<(usize, Marks)> = Vec::new();
             for read in task.reads {
                 let block = match &read.block {
                     Block::Cached(raw) => raw.clone(),
@@ -277,31 +278,28 @@ impl Tsdb {
                     let v = &mut out[slot - task.base];
                     let last = v.last().map(|x| x.timestamp_ms);
                     let from = v.len();
-                    if seg::decode_series(
+                    let stale = seg::decode_series(
                         &s.footer.series[ids[i] as usize],
                         &block,
                         sel.start_ms,
                         sel.end_ms,
                         v,
-                    )? {
-                        stale.push(slot);
-                    }
-                    if let (Some(last), Some(first)) = (last, v.get(from))
-                        && first.timestamp_ms <= last
-                    {
-                        marked.push(slot);
+                    )?;
+                    let unsorted = matches!(
+                        (last, v.get(from)),
+                        (Some(last), Some(first)) if first.timestamp_ms <= last
+                    );
+                    if stale || unsorted {
+                        marked.push((slot, Marks { unsorted, stale }));
                     }
                 }
             }
-            Ok::<_, StoreError>((marked, stale))
+            Ok::<_, StoreError>(marked)
         });
         for m in marked {
-            let (marked, marked_stale) = m?;
-            for slot in marked {
-                marks[slot].unsorted = true;
-            }
-            for slot in marked_stale {
-                marks[slot].stale = true;
+            for (slot, learnt) in m? {
+                marks[slot].unsorted |= learnt.unsorted;
+                marks[slot].stale |= learnt.stale;
             }
         }
         Ok(())
